@@ -1,0 +1,51 @@
+"""The backend fixture: every numerical test runs on each usable backend.
+
+numpy; array_api_strict on its default device and on "device1" (which catches arrays created
+without device=); torch on the CPU when installed; cupy only when a CUDA device is usable.
+Unusable backends are skipped with the reason, never an error.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from xpnet import get_backend
+from xpnet.errors import BackendError
+
+BACKEND_PARAMS = [
+    ("numpy", None),
+    ("array_api_strict", None),
+    ("array_api_strict", "device1"),
+    ("torch", "cpu"),
+    ("cupy", None),
+]
+IDS = ["numpy", "strict", "strict-device1", "torch", "cupy"]
+
+# XPNET_TEST_BACKENDS=numpy,torch narrows the matrix (one nox session per backend).
+_only = [s for s in os.environ.get("XPNET_TEST_BACKENDS", "").split(",") if s]
+
+
+def _make(name, device):
+    if _only and name not in _only and not (name == "array_api_strict" and "strict" in _only):
+        pytest.skip(f"backend {name} not selected by XPNET_TEST_BACKENDS={','.join(_only)}")
+    try:
+        return get_backend(name, device=device)
+    except BackendError as exc:
+        pytest.skip(f"backend {name} unusable here: {exc}")
+
+
+@pytest.fixture(params=BACKEND_PARAMS, ids=IDS)
+def backend(request):
+    """A usable xpnet Backend (skips the test where it is not)."""
+    return _make(*request.param)
+
+
+@pytest.fixture
+def numpy_backend():
+    return get_backend("numpy")
+
+
+# Tolerances per dtype, used by cross-backend and gradient tests.
+RTOL = {"float64": 1e-10, "float32": 1e-4}

@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+
+from helpers import run_cli
+
+import xpnet
+from xpnet import BackendError, BackendMismatchError, get_backend
+from xpnet.backend import HostRandom, backend_of, list_backends, to_numpy
+
+
+def test_unknown_backend_lists_valid_names():
+    with pytest.raises(BackendError, match="unknown backend 'tensorflow'.*numpy.*array_api_strict.*torch.*cupy"):
+        get_backend("tensorflow")
+
+
+def test_env_var_is_the_default(monkeypatch):
+    monkeypatch.setenv("XPNET_BACKEND", "array_api_strict")
+    assert get_backend().name == "array_api_strict"
+    # an explicit name is never affected by the environment
+    assert get_backend("numpy").name == "numpy"
+    monkeypatch.setenv("XPNET_BACKEND", "numpy")
+    assert get_backend().name == "numpy"
+
+
+def test_auto_picks_numpy_without_gpu(monkeypatch):
+    from xpnet import backend as b
+
+    monkeypatch.delenv("XPNET_BACKEND", raising=False)
+    monkeypatch.setattr(b, "_cuda_device_count", lambda: (0, "no GPU"))
+    assert get_backend("auto").name == "numpy"
+    assert get_backend(device="cpu").name == "numpy"
+
+
+def test_auto_picks_cupy_when_a_gpu_is_usable(monkeypatch):
+    from xpnet import backend as b
+
+    monkeypatch.setattr(b, "_resolve_name", b._resolve_name)
+    monkeypatch.setattr(b, "_cuda_device_count", lambda: (1, ""))
+    assert b._resolve_name("auto", None) == "cupy"
+    assert b._resolve_name(None, "gpu") == "cupy"
+
+
+def test_cupy_missing_names_the_extra(monkeypatch):
+    from xpnet import backend as b
+
+    monkeypatch.setattr(b, "_cuda_device_count", lambda: (0, "CuPy is not installed; " + b._INSTALL_HINT["cupy"]))
+    with pytest.raises(BackendError, match=r"xpnet\[cuda12\]"):
+        get_backend("cupy")
+    with pytest.raises(BackendError, match="CuPy is not installed"):
+        get_backend(device="gpu")
+
+
+def test_cupy_without_device_says_so():
+    from xpnet import backend as b
+
+    n, reason = b._cuda_device_count()
+    if n:
+        pytest.skip("a CUDA device is usable here")
+    assert reason  # never raises, always explains
+
+
+def test_gpu_requested_from_cpu_only_backends():
+    with pytest.raises(BackendError, match="CPU only"):
+        get_backend("numpy", device="gpu")
+
+
+def test_list_backends_reports_every_backend():
+    rows = {r.name: r for r in list_backends()}
+    assert set(rows) == {"numpy", "array_api_strict", "torch", "cupy", "jax"}
+    assert rows["numpy"].usable and rows["numpy"].device == "cpu"
+    for r in rows.values():
+        assert r.usable or r.reason
+
+
+def test_backends_command_runs():
+    out = run_cli("backends", check=True)
+    assert "numpy" in out.stdout and "usable" in out.stdout
+
+
+def test_mixed_libraries_are_named():
+    strict = get_backend("array_api_strict")
+    with pytest.raises(BackendMismatchError, match="X is a numpy array, y is a array_api_strict array"):
+        backend_of(np.ones(2), strict.asarray([1.0]), names=("X", "y"))
+
+
+def test_mixed_devices_are_named():
+    a = get_backend("array_api_strict").asarray([1.0])
+    b = get_backend("array_api_strict", device="device1").asarray([1.0])
+    with pytest.raises(BackendMismatchError, match="different devices"):
+        backend_of(a, b, names=("X", "y"))
+
+
+def test_model_refuses_arrays_of_another_library():
+    model = xpnet.mlp([3, 2], backend="array_api_strict")
+    with pytest.raises(BackendMismatchError, match="X is a numpy array but the model's parameters are on array_api_strict"):
+        model.predict(np.ones((1, 3)))
+
+
+def test_arrays_in_give_same_namespace_and_device_out(backend):
+    model = xpnet.mlp([3, 4, 2], backend=backend, seed=0)
+    x = backend.asarray([[1.0, 2.0, 3.0]], "float32")
+    y = model.predict(x)
+    got = backend_of(y)
+    assert got.name == backend.name and got.device == backend.device
+
+
+def test_host_random_matches_legacy_numpy():
+    r = HostRandom(1, legacy=True)
+    np.random.seed(1)
+    np.testing.assert_array_equal(r.uniform_pm1((3, 4)), 2 * np.random.random((3, 4)) - 1)
+
+
+def test_host_random_state_roundtrip():
+    for legacy in (True, False):
+        r = HostRandom(5, legacy=legacy)
+        r.random((3,))
+        s = r.get_state()
+        a = r.random((4,))
+        r2 = HostRandom(0, legacy=not legacy)
+        r2.set_state(s)
+        np.testing.assert_array_equal(r2.random((4,)), a)
+
+
+def test_to_numpy_from_every_backend(backend):
+    x = backend.asarray([[1.0, 2.0]], "float64")
+    np.testing.assert_array_equal(to_numpy(x), [[1.0, 2.0]])
+
+
+def test_bad_seed_is_rejected():
+    with pytest.raises(xpnet.ConfigError, match="seed"):
+        HostRandom(-1)
