@@ -112,7 +112,7 @@ def cmd_train(args) -> int:
     files = {"model": out / MODEL_FILE, "history_json": out / "history.json", "history_csv": out / "history.csv"}
     if plotted:
         files["curves"] = out / "curves.png"
-    metrics = final_metrics(history)
+    metrics = final_metrics(history, restored=args.patience is not None)
     if args.json:
         print(json.dumps({"metrics": metrics, "epochs_run": len(history.epoch), "best_epoch": history.best_epoch,
                           "stopped_early": bool(history.stopped_early), "seconds": seconds,
@@ -129,11 +129,14 @@ def cmd_evaluate(args) -> int:
     from .errors import DataError
     from .report import confusion_matrix, format_confusion, format_metrics
     from .rundir import labels_for_model, load_run
-    from .workflow import Standardizer, check_features, evaluate_model
+    from .workflow import Standardizer, check_width, evaluate_model
 
     model, run = load_run(args.dir, get_backend(args.backend, device=args.device))
-    ds = load_dataset(args.dataset, target=args.target or run.get("target_name"))
-    check_features(ds.X, model.n_in, args.dataset)
+    target = args.target
+    if target is None and str(args.dataset).lower().endswith(".csv"):
+        target = run.get("target_name")  # a CSV like the training one: the same column by default
+    ds = load_dataset(args.dataset, target=target)
+    check_width(ds.X, model.n_in, args.dataset)
     if ds.task != run["task"]:
         raise DataError(f"{args.dataset}: a {ds.task} data set, but the model was trained for {run['task']}")
     if ds.task == "classification":
@@ -163,22 +166,23 @@ def cmd_predict(args) -> int:
     from .backend import get_backend, to_numpy
     from .data import load_features
     from .errors import ConfigError
-    from .rundir import atomic_write, csv_text, load_run, prediction_table
-    from .workflow import Standardizer, check_features, predict_outputs
+    from .checkpoint import _atomic_write  # temp file, fsync, rename: a failed write leaves no file
+    from .rundir import csv_text, load_run, prediction_table
+    from .workflow import Standardizer, check_width, predict_outputs
 
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".csv", ".npz"):
         raise ConfigError(f"--output {output}: expected a file name ending in .csv or .npz")
     model, run = load_run(args.dir, get_backend(args.backend, device=args.device))
-    X = np.asarray(load_features(args.input), dtype=np.float64)
-    check_features(X, model.n_in, args.input)
+    X = load_features(args.input)
+    check_width(X, model.n_in, args.input)
     X = model.backend.asarray(Standardizer.from_dict(run["standardize"])(X), model.dtype_name)
     values = np.asarray(to_numpy(predict_outputs(model, X, run["loss"])), dtype=np.float64)
     columns, arrays = prediction_table(values, run)
     if output is not None and output.suffix.lower() == ".npz":
-        atomic_write(output, lambda tmp: np.savez(tmp, **arrays))
+        _atomic_write(output, lambda f: np.savez(f, **arrays))
     elif output is not None:
-        atomic_write(output, lambda tmp: tmp.write_text(csv_text(columns)))
+        _atomic_write(output, lambda f: f.write(csv_text(columns).encode()))
     if args.json:  # the predictions themselves go in the JSON object when there is no --output
         result = {"rows": int(len(values)), "output": str(output) if output else None}
         if output is None:

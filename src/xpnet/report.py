@@ -22,7 +22,7 @@ _ORDER = ("loss", "accuracy", "val_loss", "val_accuracy")
 def format_metrics(logs: dict[str, Any]) -> str:
     """"loss 0.1234  accuracy 0.9650  val_loss ..." for the metrics in logs."""
     keys = [k for k in _ORDER if k in logs] + sorted(k for k in logs if k not in _ORDER)
-    return "  ".join(f"{k} {logs[k]:.4f}" for k in keys if isinstance(logs[k], (int, float)))
+    return "  ".join(f"{k} {logs[k]:.4f}" for k in keys if isinstance(logs[k], float))
 
 
 def progress_mode(quiet: bool, stream: IO = sys.stderr) -> str:
@@ -70,13 +70,12 @@ class ProgressReporter(Callback):
             self._bar = None
 
 
-def final_metrics(history) -> dict[str, float]:
-    """The metrics of the epoch whose weights the model keeps (the best one when restored)."""
+def final_metrics(history, restored: bool = False) -> dict[str, float]:
+    """The metrics of the epoch whose weights the model keeps: the best one when early stopping
+    restored it, else the last."""
     h = history.history
-    n = len(next(iter(h.values()))) if h else 0
-    best = getattr(history, "best_epoch", None)
-    i = best if isinstance(best, int) and 0 <= best < n else n - 1
-    return {k: float(v[i]) for k, v in h.items() if len(v) == n}
+    i = history.epoch.index(history.best_epoch) if restored and history.best_epoch in history.epoch else -1
+    return {k: float(v[i]) for k, v in h.items() if v}
 
 
 def summary_line(epochs_run: int, seconds: float, metrics: dict[str, float], out_dir: str) -> str:

@@ -39,6 +39,9 @@ def staged_dir(out: Path, overwrite: bool = False):
     check_out_dir(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 is for the temporary name, not the result
     try:
         yield tmp
         old = None
@@ -51,18 +54,6 @@ def staged_dir(out: Path, overwrite: bool = False):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call write(temp_path) and move the result onto `path` only if it succeeded."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def targets_for_loss(ds, loss_name: str) -> np.ndarray:

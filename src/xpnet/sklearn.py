@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .backend import backend_of, get_backend, to_numpy
 from .errors import XpnetError
 from .layers import Sequential
-from .train import Trainer
+from .train import Trainer, _map_arrays  # _map_arrays: fn applied to every array of a state tree
 from .workflow import MOMENTUM_OPTIMIZERS, build_network, build_optimizer, predict_outputs
 
 _ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's name -> xpnet's; others are shared
@@ -132,15 +132,14 @@ class _XpnetMLP(BaseEstimator):
                                     activation=_ACTIVATIONS.get(self.activation, self.activation),
                                     dropout=self.dropout, batchnorm=self.batchnorm, seed=seed,
                                     backend=backend, dtype=dtype)
-        self._trainer = self._make_trainer(seed, X.shape[0])
+        self._trainer = self._make_trainer(seed, min(200, X.shape[0]) if self.batch_size == "auto" else self.batch_size)
 
-    def _make_trainer(self, seed: int, n: int) -> Trainer:
+    def _make_trainer(self, seed: int, batch_size: int) -> Trainer:
         opt = build_optimizer(self.solver, lr=self.learning_rate_init, l2=self.alpha,
                               momentum=self.momentum if self.solver in MOMENTUM_OPTIMIZERS else None)
-        batch = min(200, n) if self.batch_size == "auto" else self.batch_size
         # scikit-learn's rule: stop after n_iter_no_change epochs without a `tol` improvement of the
         # training loss, or of the validation loss with early_stopping (whose best weights are kept).
-        return Trainer(self.model_, loss=self._loss_name, optimizer=opt, batch_size=batch, shuffle=self.shuffle,
+        return Trainer(self.model_, loss=self._loss_name, optimizer=opt, batch_size=batch_size, shuffle=self.shuffle,
                        seed=seed, patience=self.n_iter_no_change, min_delta=self.tol,
                        restore_best=bool(self.early_stopping))
 
@@ -162,8 +161,6 @@ class _XpnetMLP(BaseEstimator):
         y_model, n_out = self._encode_targets(y, first=first)
         if first or not hasattr(self, "model_"):
             self._start(X, n_out)
-        elif getattr(self, "_trainer", None) is None:  # unpickled: a fresh optimizer state
-            self._trainer = self._make_trainer(self._seed(), X.shape[0])
         return X, y_model
 
     def fit(self, X, y):
@@ -186,8 +183,11 @@ class _XpnetMLP(BaseEstimator):
     # --- pickling: the model's arrays go through the host, its backend by name -----------------
 
     def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_trainer", None)  # closures over the optimizer: rebuilt on the next partial_fit
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ may return __dict__ itself
+        trainer = state.pop("_trainer", None)  # its optimizer is closures: rebuilt when unpickled
+        if trainer is not None:  # ... from the loop's state, so partial_fit goes on exactly
+            state["_trainer"] = {"seed": trainer.seed, "batch_size": trainer.batch_size,
+                                 "state": _map_arrays(to_numpy, trainer.state_dict())}
         model = state.get("model_")
         if isinstance(model, Sequential):
             state["model_"] = {"layers": model.layers, "dtype": model.dtype_name, "backend": model.backend.name,
@@ -210,7 +210,11 @@ class _XpnetMLP(BaseEstimator):
             model.params = {k: backend.asarray(v, snap["dtype"]) for k, v in snap["params"].items()}
             model.buffers = {k: backend.asarray(v, snap["dtype"]) for k, v in snap["buffers"].items()}
             state["model_"] = model
+        trainer_state = state.pop("_trainer", None)
         super().__setstate__(state)
+        if trainer_state is not None:
+            self._trainer = self._make_trainer(trainer_state["seed"], trainer_state["batch_size"])
+            self._trainer.load_state_dict(trainer_state["state"])
 
 
 class MLPClassifier(ClassifierMixin, _XpnetMLP):

@@ -53,6 +53,15 @@ def choose_loss(task: str, n_classes: int | None, n_targets: int, loss: str | No
     return name, int(n_targets)
 
 
+def _named(option: str, build, *args):
+    """build(*args), with `option` put in front of a ConfigError that names only the inner
+    parameter ("rate: expected ..." -> "dropout rate: expected ...")."""
+    try:
+        return build(*args)
+    except ConfigError as exc:
+        raise ConfigError(f"{option} {exc}") from None
+
+
 def build_network(n_in: int, hidden: list[int], n_out: int, *, activation: str = "relu",
                   dropout: float = 0.0, batchnorm: bool = False, seed: int | None = 0,
                   backend: Any = None, dtype: str = "float32"):
@@ -69,7 +78,7 @@ def build_network(n_in: int, hidden: list[int], n_out: int, *, activation: str =
     if dropout:
         from .dropout import Dropout
 
-        drop = Dropout(dropout)
+        drop = _named("dropout", Dropout, dropout)
     layers = []
     for a, b in zip([n_in, *hidden], hidden):
         layers.append(Dense(a, b, init=init))
@@ -101,7 +110,7 @@ def build_optimizer(name: str = "adam", *, lr: float | None = None, momentum: fl
     if clip_norm is not None:
         parts.append(clip_by_global_norm(clip_norm))
     if l2:  # the penalty checks its own rate (a negative one is refused there)
-        parts.append(l2_penalty(l2))
+        parts.append(_named("l2", l2_penalty, l2))
     opt = get_optimizer(name, **kwargs)
     return chain(*parts, opt) if parts else opt
 
@@ -130,16 +139,11 @@ class Standardizer:
         return cls(d["mean"], d["std"])
 
 
-def check_features(X: np.ndarray, n_in: int, source: str) -> None:
-    """One-line DataError unless X is a finite 2-D array n_in columns wide."""
-    if X.ndim != 2:
-        raise DataError(f"{source}: expected a 2-D table of features, got shape {X.shape}")
+def check_width(X: np.ndarray, n_in: int, source: str) -> None:
+    """DataError unless the rows of X have the n_in features the model was trained on (the
+    loaders already refuse non-numeric and non-finite values)."""
     if X.shape[1] != n_in:
         raise DataError(f"{source}: {X.shape[1]} feature columns but the model expects {n_in}")
-    bad = ~np.isfinite(X)
-    if bad.any():
-        row, col = (int(i) for i in np.argwhere(bad)[0])
-        raise DataError(f"{source}: non-finite feature value {X[row, col]} at row {row}, column {col}")
 
 
 def output_activation(loss_name: str):

@@ -1,0 +1,299 @@
+"""The command line, run as a subprocess: train -> evaluate -> predict on digits on every backend,
+--json outputs, progress display, and every bad-input case (exit 2, one stderr line, no DIR)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from helpers import run_cli
+
+DIGITS_TRAIN = ("--dataset", "digits", "--layers", "32", "--epochs", "8", "--batch-size", "32", "--seed", "0")
+
+
+def backend_args(backend) -> list[str]:
+    """--backend/--device naming the fixture's backend for a subprocess."""
+    args = ["--backend", backend.name]
+    if "device1" in str(backend.device):
+        args += ["--device", "device1"]
+    return args
+
+
+def digits_features(tmp_path, n=40):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    np.savez(tmp_path / "digits_in.npz", X=X[:n])
+    np.savetxt(tmp_path / "digits_in.csv", X[:n], delimiter=",", header=",".join(f"x{i}" for i in range(64)),
+               comments="")
+    return y[:n]
+
+
+@pytest.fixture(scope="module")
+def numpy_run(tmp_path_factory):
+    """A digits model trained on numpy in float64, with its evaluation and predictions on numpy:
+    the reference the other backends are compared with."""
+    tmp = tmp_path_factory.mktemp("run")
+    out = tmp / "digits"
+    r = run_cli("train", *DIGITS_TRAIN, "--backend", "numpy", "--dtype", "float64", "--out", out, "--json")
+    assert r.returncode == 0, r.stderr
+    digits_features(tmp)
+    ev = run_cli("evaluate", out, "--dataset", "digits", "--backend", "numpy", "--json")
+    pred = run_cli("predict", out, "--input", tmp / "digits_in.csv", "--backend", "numpy")
+    assert ev.returncode == pred.returncode == 0, ev.stderr + pred.stderr
+    return out, json.loads(r.stdout), json.loads(ev.stdout), pred.stdout
+
+
+# --- the round trip ------------------------------------------------------------------------------
+
+
+def test_train_evaluate_predict_round_trip(backend, tmp_path):
+    out = tmp_path / "digits"
+    r = run_cli("train", *DIGITS_TRAIN, *backend_args(backend), "--out", out, "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["epochs_run"] == 8 and result["backend"] == backend.name
+    assert result["metrics"]["val_accuracy"] >= 0.9
+    assert sorted(p.name for p in out.iterdir()) == ["curves.png", "history.csv", "history.json", "model.npz"]
+    assert {k: v.split("/")[-1] for k, v in result["files"].items()} == {
+        "model": "model.npz", "history_json": "history.json", "history_csv": "history.csv", "curves": "curves.png"}
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert len(history["loss"]) == 8 and history["loss"][-1] < history["loss"][0]
+    csv_rows = (out / "history.csv").read_text().splitlines()
+    assert csv_rows[0] == "epoch,loss,accuracy,val_loss,val_accuracy" and len(csv_rows) == 9
+
+    r = run_cli("evaluate", out, "--dataset", "digits", *backend_args(backend), "--json")
+    assert r.returncode == 0, r.stderr
+    ev = json.loads(r.stdout)
+    assert ev["accuracy"] >= 0.9 and ev["samples"] == 1797 and ev["loss"] < 0.5
+    counts = np.array(ev["confusion_matrix"])
+    assert counts.shape == (10, 10) and counts.sum() == 1797
+    assert np.trace(counts) / 1797 == pytest.approx(ev["accuracy"])
+
+    y = digits_features(tmp_path)
+    pred = tmp_path / "pred.npz"
+    r = run_cli("predict", out, "--input", tmp_path / "digits_in.npz", "--output", pred, *backend_args(backend))
+    assert r.returncode == 0, r.stderr
+    with np.load(pred, allow_pickle=False) as f:
+        labels, proba, classes = f["prediction"], f["probabilities"], f["classes"]
+    assert proba.shape == (40, 10) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+    assert list(classes) == [str(i) for i in range(10)]
+    assert np.mean(labels.astype(int) == y) >= 0.9
+
+
+def test_evaluate_and_predict_on_another_backend_agree(backend, numpy_run, tmp_path):
+    """A model trained on numpy gives the same loss and probabilities on every backend."""
+    out, _, ref, ref_pred = numpy_run
+    r = run_cli("evaluate", out, "--dataset", "digits", *backend_args(backend), "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["loss"] == pytest.approx(ref["loss"], rel=1e-10)  # float64 model
+    assert got["confusion_matrix"] == ref["confusion_matrix"]
+
+    digits_features(tmp_path)
+    r = run_cli("predict", out, "--input", tmp_path / "digits_in.csv", *backend_args(backend))
+    assert r.returncode == 0, r.stderr
+    rows_a = [line.split(",") for line in ref_pred.splitlines()]
+    rows_b = [line.split(",") for line in r.stdout.splitlines()]
+    assert rows_a[0] == rows_b[0] == ["prediction", *(f"p_{i}" for i in range(10))] and len(rows_a) == 41
+    assert [r[0] for r in rows_a] == [r[0] for r in rows_b]
+    np.testing.assert_allclose(np.array([r[1:] for r in rows_a[1:]], float),
+                               np.array([r[1:] for r in rows_b[1:]], float), rtol=1e-5)  # 6 printed digits
+
+
+def test_predict_csv_file_and_json(numpy_run, tmp_path):
+    out = numpy_run[0]
+    y = digits_features(tmp_path)
+    r = run_cli("predict", out, "--input", tmp_path / "digits_in.csv", "--output", tmp_path / "p.csv", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"rows": 40, "output": str(tmp_path / "p.csv")}
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert len(lines) == 41 and np.mean([int(l.split(",")[0]) for l in lines[1:]] == y) >= 0.9
+    r = run_cli("predict", out, "--input", tmp_path / "digits_in.npz", "--json")
+    cols = json.loads(r.stdout)["columns"]
+    assert len(cols["prediction"]) == 40 and np.allclose(np.sum([cols[f"p_{i}"] for i in range(10)], axis=0), 1)
+
+
+def test_regression_csv_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    t = X @ np.array([1.5, -2.0, 0.5]) + 3.0
+    rows = "\n".join(",".join(f"{v:.6f}" for v in (*x, ty)) for x, ty in zip(X, t))
+    (tmp_path / "reg.csv").write_text("a,b,c,price\n" + rows + "\n")
+    out = tmp_path / "reg"
+    r = run_cli("train", "--dataset", tmp_path / "reg.csv", "--target", "price", "--layers", "16", "--epochs", "60",
+                "--lr", "0.01", "--backend", "numpy", "--out", out, "--json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "accuracy" not in json.loads(r.stdout)["metrics"]
+    ev = json.loads(run_cli("evaluate", out, "--dataset", tmp_path / "reg.csv", "--json").stdout)
+    assert ev["loss"] < 0.1 * np.var(t) and "accuracy" not in ev  # the target column defaults to training's
+    np.savetxt(tmp_path / "x.csv", X[:5], delimiter=",")
+    lines = run_cli("predict", out, "--input", tmp_path / "x.csv").stdout.splitlines()
+    assert lines[0] == "price"
+    np.testing.assert_allclose([float(v) for v in lines[1:]], t[:5], atol=0.5 * np.std(t))
+
+
+# --- progress and summary ------------------------------------------------------------------------
+
+
+def test_plain_progress_lines_when_not_a_tty_and_nothing_with_quiet(tmp_path):
+    r = run_cli("train", "--dataset", "xor", "--layers", "4", "--epochs", "3", "--out", tmp_path / "a")
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert [line.split()[:2] for line in lines] == [["epoch", "1/3"], ["epoch", "2/3"], ["epoch", "3/3"]]
+    assert "loss" in lines[0] and "accuracy" in lines[0]
+    assert r.stdout.startswith("trained 3 epochs in ") and len(r.stdout.splitlines()) == 1
+    r = run_cli("train", "--dataset", "xor", "--layers", "4", "--epochs", "3", "--out", tmp_path / "b", "--quiet")
+    assert r.returncode == 0 and r.stderr == "" and r.stdout.startswith("trained 3 epochs")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal():
+    from xpnet.report import ProgressReporter, progress_mode
+
+    assert progress_mode(False, _Terminal()) == "bar"
+    assert progress_mode(False, io.StringIO()) == "lines"
+    assert progress_mode(True, _Terminal()) == "none"
+    stream = _Terminal()
+    bar = ProgressReporter(2, "bar", stream)
+    bar.on_train_begin(None)
+    bar.on_epoch_end(0, {"loss": 0.5, "accuracy": 0.75})
+    bar.on_epoch_end(1, {"loss": 0.25, "accuracy": 0.875})
+    bar.close()
+    text = stream.getvalue()
+    assert "2/2" in text and "loss 0.2500" in text and "accuracy 0.8750" in text and "\r" in text  # tqdm redraws
+
+
+def test_train_json_names_metrics_and_files(numpy_run):
+    out, result = numpy_run[:2]
+    assert set(result) >= {"metrics", "epochs_run", "files", "out", "backend", "seconds", "best_epoch"}
+    assert set(result["metrics"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert result["out"] == str(out) and result["files"]["model"] == str(out / "model.npz")
+
+
+def test_overwrite_replaces_a_run_directory(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    r = run_cli("train", "--dataset", "xor", "--epochs", "2", "--out", out, "--quiet")
+    assert r.returncode == 2 and "--overwrite" in r.stderr and (out / "old.txt").exists()
+    r = run_cli("train", "--dataset", "xor", "--epochs", "2", "--out", out, "--quiet", "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["curves.png", "history.csv", "history.json", "model.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging directory left
+
+
+# --- bad input: exit 2, one line on stderr, no traceback, no output directory -----------------
+
+
+def assert_refused(r, *words):
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+    for w in words:
+        assert w in r.stderr, (w, r.stderr)
+
+
+def write(tmp_path, name, text):
+    (tmp_path / name).write_text(text)
+    return tmp_path / name
+
+
+BAD_TRAIN = {
+    "missing file": (["--dataset", "{tmp}/nope.csv", "--target", "y"], ["nope.csv"]),
+    "unknown name": (["--dataset", "digitz"], ["digitz", "digits"]),
+    "unreadable npz": (["--dataset", "{tmp}/junk.npz"], ["junk.npz"]),
+    "non-numeric feature": (["--dataset", "{tmp}/text.csv", "--target", "y"], ["text.csv", "abc"]),
+    "missing target": (["--dataset", "{tmp}/good.csv", "--target", "label"], ["good.csv", "label"]),
+    "nan feature": (["--dataset", "{tmp}/nan.csv", "--target", "y"], ["nan.csv"]),
+    "lr zero": (["--dataset", "xor", "--lr", "0"], ["lr"]),
+    "lr negative": (["--dataset", "xor", "--lr", "-0.1"], ["lr"]),
+    "dropout one": (["--dataset", "xor", "--dropout", "1.0"], ["dropout"]),
+    "dropout negative": (["--dataset", "xor", "--dropout", "-0.2"], ["dropout"]),
+    "momentum": (["--dataset", "xor", "--optimizer", "sgd", "--momentum", "1.5"], ["momentum"]),
+    "momentum for adam": (["--dataset", "xor", "--momentum", "0.9"], ["momentum", "adam"]),
+    "epochs": (["--dataset", "xor", "--epochs", "0"], ["epochs"]),
+    "batch size": (["--dataset", "xor", "--batch-size", "0"], ["batch_size"]),
+    "val split": (["--dataset", "xor", "--val-split", "1.0"], ["val-split"]),
+    "patience": (["--dataset", "xor", "--patience", "-1"], ["patience"]),
+    "l2": (["--dataset", "xor", "--l2", "-1"], ["l2"]),
+    "clip norm": (["--dataset", "xor", "--clip-norm", "-1"], ["norm"]),
+    "layers": (["--dataset", "xor", "--layers", "8,x"], ["layers", "8,x"]),
+    "activation": (["--dataset", "xor", "--activation", "swish"], ["swish", "relu"]),
+    "optimizer": (["--dataset", "xor", "--optimizer", "adagrad"], ["adagrad", "adam"]),
+    "loss for task": (["--dataset", "xor", "--loss", "mse"], ["mse", "softmax_cross_entropy"]),
+    "dtype": (["--dataset", "xor", "--dtype", "float8"], ["float8"]),
+    "backend": (["--dataset", "xor", "--backend", "tensorflow"], ["tensorflow"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TRAIN), ids=list(BAD_TRAIN))
+def test_train_bad_input_exits_2_without_output(tmp_path, case):
+    write(tmp_path, "junk.npz", "this is not a zip file")
+    write(tmp_path, "text.csv", "a,b,y\n1,2,0\n3,abc,1\n")
+    write(tmp_path, "good.csv", "a,b,y\n1,2,0\n3,4,1\n")
+    write(tmp_path, "nan.csv", "a,b,y\n1,2,0\n3,nan,1\n")
+    args, words = BAD_TRAIN[case]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    epochs = [] if "--epochs" in args else ["--epochs", "2"]
+    r = run_cli("train", *(a.format(tmp=tmp_path) for a in args), *epochs, "--out", tmp_path / "run")
+    assert_refused(r, *words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no DIR, no staging directory
+
+
+def _tamper(model_file, how):
+    """Rewrite model.npz: truncated, one tensor changed, or claiming a newer format."""
+    data = model_file.read_bytes()
+    if how == "truncated":
+        model_file.write_bytes(data[: len(data) // 2])
+        return
+    with np.load(model_file, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    if how == "tampered":
+        key = next(k for k in arrays if k.startswith("params/"))
+        arrays[key] = arrays[key] + 1e-3
+    else:
+        record = json.loads(arrays["__xpnet_meta__"].tobytes())
+        record["format_version"] = 99
+        arrays["__xpnet_meta__"] = np.frombuffer(json.dumps(record).encode(), dtype=np.uint8)
+    np.savez(model_file, **arrays)
+
+
+@pytest.mark.parametrize("how", ["truncated", "tampered", "newer"])
+def test_bad_checkpoint_is_refused(numpy_run, tmp_path, how):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(numpy_run[0], run)
+    _tamper(run / "model.npz", how)
+    digits_features(tmp_path)
+    word = {"truncated": "model.npz", "tampered": "checksum", "newer": "newer"}[how]
+    assert_refused(run_cli("evaluate", run, "--dataset", "digits"), word)
+    assert_refused(run_cli("predict", run, "--input", tmp_path / "digits_in.npz", "--output", tmp_path / "p.csv"), word)
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_evaluate_and_predict_bad_input(numpy_run, tmp_path):
+    out = numpy_run[0]
+    assert_refused(run_cli("evaluate", tmp_path / "none", "--dataset", "digits"), "none")
+    assert_refused(run_cli("evaluate", tmp_path, "--dataset", "digits"), "model.npz")
+    assert_refused(run_cli("evaluate", out, "--dataset", "iris"), "iris", "4", "64")  # width
+    np.savez(tmp_path / "wide.npz", X=np.zeros((3, 5)))
+    assert_refused(run_cli("predict", out, "--input", tmp_path / "wide.npz", "--output", tmp_path / "p.npz"),
+                   "wide.npz", "5", "64")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "labels.npz", X=rng.random((4, 64)), y=np.array([0, 3, 12, 1]))
+    assert_refused(run_cli("evaluate", out, "--dataset", tmp_path / "labels.npz"), "labels.npz", "12")
+    bad = rng.random((2, 64))
+    bad[1, 7] = np.inf
+    np.savez(tmp_path / "inf.npz", X=bad)
+    assert_refused(run_cli("predict", out, "--input", tmp_path / "inf.npz"), "inf.npz")
+    assert_refused(run_cli("predict", out, "--input", tmp_path / "missing.csv"), "missing.csv")
+    assert_refused(run_cli("predict", out, "--input", tmp_path / "wide.npz", "--output", tmp_path / "p.txt"), "p.txt")
+    assert not any(p.name.startswith("p.") for p in tmp_path.iterdir())
