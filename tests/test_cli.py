@@ -9,7 +9,15 @@ import json
 import numpy as np
 import pytest
 
-from helpers import run_cli
+from helpers import run_cli as _run_cli
+
+# One BLAS/OpenMP thread per subprocess: on a small shared machine torch's default of one thread
+# per core oversubscribes the CPU and a few seconds of training take a minute.
+_ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def run_cli(*args):
+    return _run_cli(*args, env=_ONE_THREAD)
 
 DIGITS_TRAIN = ("--dataset", "digits", "--layers", "32", "--epochs", "8", "--batch-size", "32", "--seed", "0")
 

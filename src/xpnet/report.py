@@ -103,6 +103,7 @@ def plot_curves(history, path: Path, title: str = "") -> bool:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return False
     h = history.history
@@ -114,6 +115,7 @@ def plot_curves(history, path: Path, title: str = "") -> bool:
         if f"val_{metric}" in h:
             ax.plot(epochs, h[f"val_{metric}"], label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
