@@ -19,3 +19,17 @@ __all__ = [
     "get_activation", "get_backend", "get_loss", "list_backends", "mlp", "sgd", "to_numpy",
     "train_step", "__version__",
 ]
+
+# issue 3: optimizers, schedules, regularisation, dropout, batch norm
+from .batchnorm import BatchNorm  # noqa: E402
+from .dropout import Dropout  # noqa: E402
+from .optim import (Optimizer, adam, adamw, get_optimizer, rmsprop, scale_by_adam,  # noqa: E402
+                    scale_by_learning_rate, scale_by_momentum, scale_by_rms)
+from .regularization import add_decayed_weights, clip_by_global_norm, clip_by_value, l1, l2  # noqa: E402
+from .schedules import cosine_decay, exponential_decay, step_decay, warmup  # noqa: E402
+
+__all__ += [
+    "BatchNorm", "Dropout", "adam", "adamw", "add_decayed_weights", "clip_by_global_norm", "clip_by_value",
+    "cosine_decay", "exponential_decay", "get_optimizer", "l1", "l2", "rmsprop", "step_decay", "warmup",
+    "Optimizer", "scale_by_adam", "scale_by_learning_rate", "scale_by_momentum", "scale_by_rms",
+]
