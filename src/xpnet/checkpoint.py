@@ -1,0 +1,272 @@
+"""Model files that are safe to load: NumPy .npz read with allow_pickle=False, written atomically.
+
+A file holds host copies of named tensors plus one JSON record (stored as a uint8 array under
+META_KEY) with the format version, each tensor's shape and dtype, a sha256 over the tensor bytes,
+and the caller's metadata. Loading never runs code from the file: no pickle, and layers are rebuilt
+only from Layer subclasses already imported, by type name, with JSON constructor arguments.
+
+    save_model(path, model, metadata=None)   /  load_model(path, backend=None) -> (model, metadata)
+    save_arrays(path, arrays, meta)          /  load_arrays(path) -> (arrays, meta)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import backend as _backend
+from .errors import CheckpointError, ConfigError
+from .layers import Layer, Sequential
+from .tree import tree_flatten, tree_unflatten  # re-exported: optimizer states in checkpoints
+
+FORMAT_VERSION = 1
+META_KEY = "__xpnet_meta__"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def _host_array(name: str, value: Any) -> np.ndarray:
+    """A host NumPy copy of an array or Python scalar (0-d int64/float64/bool)."""
+    if isinstance(value, (bool, int, float)):
+        return np.asarray(value)
+    if not _backend.is_array(value):
+        raise ConfigError(f"arrays[{name!r}]: expected an array or a Python number, got {type(value).__name__}")
+    host = np.ascontiguousarray(_backend.to_numpy(value))
+    if host.dtype.hasobject:
+        raise ConfigError(f"arrays[{name!r}]: object arrays cannot be saved (they would need pickle)")
+    return host
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = arrays[name]
+        h.update(f"{name}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def save_arrays(path: str | os.PathLike, arrays: dict[str, Any], meta: dict | None = None) -> None:
+    """Write named arrays (any backend, or Python numbers) and a JSON-serialisable `meta` to `path`.
+
+    Atomic: the data goes to a temporary file in the same directory, which is flushed, fsynced
+    and renamed over `path`; if anything fails, the temporary file is removed and a previous file
+    at `path` is left as it was.
+    """
+    from . import __version__
+
+    path = Path(path)
+    host = {}
+    for name, value in arrays.items():
+        if not isinstance(name, str) or not name or name == META_KEY:
+            raise ConfigError(f"arrays: names must be non-empty strings other than {META_KEY!r}, got {name!r}")
+        host[name] = _host_array(name, value)
+    record = {"format": "xpnet", "format_version": FORMAT_VERSION, "xpnet_version": __version__,
+              "tensors": {k: {"shape": list(a.shape), "dtype": a.dtype.str} for k, a in host.items()},
+              "sha256": _digest(host), "meta": meta if meta is not None else {}}
+    try:
+        text = json.dumps(record, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"meta: must be JSON-serialisable with finite numbers ({exc})") from None
+    payload = {**host, META_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
+    _atomic_write(path, lambda f: np.savez(f, **payload))
+
+
+def _atomic_write(path: Path, write) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise CheckpointError(f"{path}: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    # the rename itself is only durable once the directory entry is on disk
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def _read_record(path: Path, npz) -> dict:
+    if META_KEY not in npz.files:
+        raise CheckpointError(f"{path}: not an xpnet file (no {META_KEY} record)")
+    raw = npz[META_KEY]
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise CheckpointError(f"{path}: metadata record has dtype {raw.dtype} and {raw.ndim} dims, expected 1-D uint8")
+    try:
+        record = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: metadata record is not valid JSON ({exc})") from None
+    if not isinstance(record, dict) or record.get("format") != "xpnet":
+        raise CheckpointError(f"{path}: not an xpnet file (metadata record has no format 'xpnet')")
+    version = record.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: bad format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format version {version} is newer than this xpnet reads "
+                              f"({FORMAT_VERSION}); upgrade xpnet")
+    if not isinstance(record.get("tensors"), dict) or not isinstance(record.get("sha256"), str):
+        raise CheckpointError(f"{path}: metadata record lacks the tensor list or checksum")
+    return record
+
+
+def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """(arrays, meta) from a file written by `save_arrays`, every tensor checked against the
+    record (names, shapes, dtypes, sha256). Any problem is a one-line CheckpointError."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if head != _ZIP_MAGIC:  # checked first so np.load never tries its other formats
+        raise CheckpointError(f"{path}: not an xpnet file (not a zip/npz archive)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            record = _read_record(path, npz)
+            expected = record["tensors"]
+            names = set(npz.files) - {META_KEY}
+            if names - set(expected):
+                raise CheckpointError(f"{path}: unexpected tensor(s) {sorted(names - set(expected))} not in its record")
+            if set(expected) - names:
+                raise CheckpointError(f"{path}: missing tensor(s) {sorted(set(expected) - names)}")
+            arrays = {name: npz[name] for name in sorted(names)}
+    except CheckpointError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise CheckpointError(f"{path}: contains a pickled object array (refused: loading never runs code)") from None
+        raise CheckpointError(f"{path}: corrupt ({_first_line(exc)})") from None
+    except Exception as exc:  # BadZipFile, zlib.error, bad CRC, EOF: whatever a damaged archive raises
+        raise CheckpointError(f"{path}: corrupt or truncated ({type(exc).__name__}: {_first_line(exc)})") from None
+    for name, a in arrays.items():
+        want = expected[name]
+        if list(a.shape) != want.get("shape") or a.dtype.str != want.get("dtype"):
+            raise CheckpointError(f"{path}: tensor {name!r} has shape {a.shape} dtype {a.dtype.str}, "
+                                  f"its record says shape {tuple(want.get('shape') or ())} dtype {want.get('dtype')}")
+    if _digest(arrays) != record["sha256"]:
+        raise CheckpointError(f"{path}: checksum mismatch (the tensors were modified or corrupted)")
+    return arrays, record["meta"]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+def layer_registry() -> dict[str, type]:
+    """Every imported Layer subclass by class name (xpnet's own, plus any the user imported)."""
+    importlib.import_module(".activations", __package__)
+    for optional in ("dropout", "batchnorm"):  # added by other modules; absent in older trees
+        with contextlib.suppress(ModuleNotFoundError):
+            importlib.import_module(f".{optional}", __package__)
+    found: dict[str, type] = {}
+    stack = list(Layer.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if found.setdefault(cls.__name__, cls) is not cls:
+            found[cls.__name__] = None  # two classes share the name: refuse to guess
+    return found
+
+
+def save_model(path: str | os.PathLike, model: Sequential, *, metadata: dict | None = None) -> None:
+    """Save `model`'s architecture, dtype, parameters and buffers, and `metadata` (e.g. the
+    training configuration), atomically. Values are stored exactly as the model holds them."""
+    if not isinstance(model, Sequential):
+        raise ConfigError(f"model: expected an xpnet Sequential, got {type(model).__name__}")
+    tensors = {f"params/{k}": v for k, v in model.params.items()}
+    tensors.update({f"buffers/{k}": v for k, v in model.buffers.items()})
+    if model.dtype_name == "bfloat16":
+        # NumPy has no bfloat16; float32 holds every bfloat16 value exactly, so the round trip is exact
+        tensors = {k: model.backend.xp.astype(v, model.backend.xp.float32) for k, v in tensors.items()}
+    meta = {"kind": "model", "architecture": model.architecture(), "dtype": model.dtype_name,
+            "params": list(model.params), "buffers": list(model.buffers),
+            "metadata": metadata if metadata is not None else {}}
+    save_arrays(path, tensors, meta)
+
+
+def load_model(path: str | os.PathLike, *, backend: Any = None, device: Any = None) -> tuple[Sequential, dict]:
+    """(model, metadata): the model rebuilt on `backend`/`device` (default: XPNET_BACKEND or
+    auto) in the saved dtype, with exactly the saved values."""
+    path = Path(path)
+    arrays, meta = load_arrays(path)
+    if meta.get("kind") != "model":
+        raise CheckpointError(f"{path}: holds {meta.get('kind')!r} data, not a model")
+    layers = _build_layers(path, meta.get("architecture"))
+    target = _backend.get_backend(backend, device=device)
+    try:
+        model = Sequential(layers, seed=0, backend=target, dtype=meta.get("dtype"))
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: cannot rebuild the model ({exc})") from None
+    model.params = _fill(path, "params", model.params, arrays, model)
+    model.buffers = _fill(path, "buffers", model.buffers, arrays, model)
+    if set(arrays):
+        raise CheckpointError(f"{path}: tensor(s) {sorted(arrays)} do not belong to the saved architecture")
+    return model, meta.get("metadata", {})
+
+
+def _build_layers(path: Path, architecture: Any) -> list[Layer]:
+    if not isinstance(architecture, list) or not architecture:
+        raise CheckpointError(f"{path}: architecture is missing or not a list of layers")
+    registry = layer_registry()
+    layers = []
+    for i, spec in enumerate(architecture):
+        if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+            raise CheckpointError(f"{path}: layer {i} has no type name")
+        kwargs = {k: v for k, v in spec.items() if k != "type"}
+        cls = registry.get(spec["type"])
+        if cls is None:
+            known = ", ".join(sorted(k for k, v in registry.items() if v is not None))
+            raise CheckpointError(f"{path}: layer {i} has unknown or ambiguous type {spec['type']!r}; known: {known}")
+        try:
+            layers.append(cls(**kwargs))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: layer {i} ({spec['type']}) cannot be built from {kwargs} ({exc})") from None
+    return layers
+
+
+def _fill(path: Path, group: str, built: dict, arrays: dict, model: Sequential) -> dict:
+    """Replace the freshly built tensors of `group` by the file's, consuming them from `arrays`."""
+    # bfloat16 models are stored as float32 (see save_model)
+    want = np.dtype("float32" if model.dtype_name == "bfloat16" else model.dtype_name)
+    out = {}
+    for name, fresh in built.items():
+        key = f"{group}/{name}"
+        if key not in arrays:
+            raise CheckpointError(f"{path}: missing tensor {key!r} required by the architecture")
+        value = arrays.pop(key)
+        if tuple(value.shape) != tuple(fresh.shape):
+            raise CheckpointError(f"{path}: tensor {key!r} has shape {value.shape}, the architecture needs {tuple(fresh.shape)}")
+        if value.dtype != want:
+            raise CheckpointError(f"{path}: tensor {key!r} has dtype {value.dtype}, the model's dtype needs {want}")
+        out[name] = model.backend.asarray(value, model.dtype_name)
+    return out
