@@ -19,3 +19,11 @@ __all__ = [
     "get_activation", "get_backend", "get_loss", "list_backends", "mlp", "sgd", "to_numpy",
     "train_step", "__version__",
 ]
+
+# checkpoints and data sets (host-side I/O)
+from .checkpoint import load_arrays, load_model, save_arrays, save_model  # noqa: E402
+from .data import Dataset, load_dataset, load_features, train_test_split  # noqa: E402
+from .tree import tree_flatten, tree_unflatten  # noqa: E402
+
+__all__ += ["Dataset", "load_arrays", "load_dataset", "load_features", "load_model", "save_arrays",
+            "save_model", "train_test_split", "tree_flatten", "tree_unflatten"]

@@ -165,10 +165,16 @@ def _load_npy_like(path: Path, *, keys: tuple[str, ...]) -> dict[str, np.ndarray
     """Named arrays from an .npz (or an .npy as key "X"), never unpickling."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    # checked first: on anything else np.load would fall back to unpickling
+    if not magic.startswith(b"PK\x03\x04") and magic != b"\x93NUMPY":
+        raise DataError(f"{path}: not a NumPy .npz/.npy file (bad magic bytes {magic[:6]!r})")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if isinstance(f, np.ndarray):
-                return {"X": f}
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):  # an .npy file: one array
+            return {"X": loaded}
+        with loaded as f:
             missing = [k for k in keys if k not in f.files]
             if missing:
                 raise DataError(f"{path}: no array named {missing[0]!r}; it holds {', '.join(f.files) or 'nothing'}")
