@@ -209,9 +209,9 @@ def _refused(path, match):
 def test_missing_file_and_not_a_zip(tmp_path):
     _refused(tmp_path / "absent.npz", "file not found")
     (tmp_path / "text.npz").write_text("hello, not a model\n")
-    _refused(tmp_path / "text.npz", "not a zip")
+    _refused(tmp_path / "text.npz", r"not an .npz \(zip\) archive")
     np.save(tmp_path / "plain.npy", np.ones(3))
-    _refused(tmp_path / "plain.npy", "not a zip")
+    _refused(tmp_path / "plain.npy", r"not an .npz \(zip\) archive")
 
 
 @pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, 0.99])
@@ -219,7 +219,7 @@ def test_truncated_file(tmp_path, keep):
     path = _saved(tmp_path)
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])
-    _refused(path, "corrupt|truncated|not a zip|missing|checksum")
+    _refused(path, "corrupt|truncated|not an .npz|missing|checksum")
 
 
 def test_flipped_tensor_bytes_fail_the_checksum_or_crc(tmp_path):
@@ -299,7 +299,7 @@ def test_pickled_object_array_is_refused_without_running_it(tmp_path):
 
     path = _saved(tmp_path)
     _rewrite(path, lambda a, r: a.__setitem__("params/0.b", np.array([Payload()], dtype=object)))
-    _refused(path, "pickled object")
+    _refused(path, r"object \(pickled\) array")
     assert not marker.exists()
 
 

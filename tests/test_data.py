@@ -126,9 +126,12 @@ def test_csv_missing_and_unreadable(tmp_path):
     _refused("unknown format", load_dataset, _csv(tmp_path, "x", name="d.txt"))
 
 
-def test_embedded_name_refuses_a_target():
+def test_fixed_target_sources_refuse_a_target(tmp_path):
     with pytest.raises(ConfigError, match="target"):
         load_dataset("iris", target="species")
+    np.savez(tmp_path / "c.npz", X=np.ones((2, 2)), y=np.array([0, 1]))
+    with pytest.raises(ConfigError, match="target"):
+        load_dataset(tmp_path / "c.npz", target="y")
 
 
 # --- NPZ --------------------------------------------------------------------------------------
@@ -159,7 +162,7 @@ def test_npz_bad_files(tmp_path, arrays, match):
 
 def test_npz_not_a_zip(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 truncated garbage")
-    _refused("bad.npz: unreadable", load_dataset, tmp_path / "bad.npz")
+    _refused("bad.npz: corrupt or truncated", load_dataset, tmp_path / "bad.npz")
 
 
 # --- IDX --------------------------------------------------------------------------------------
@@ -266,4 +269,4 @@ def test_load_features_bad_files(tmp_path):
     _refused("unknown format", load_features, tmp_path / "f.json")
     _refused("file not found", load_features, tmp_path / "missing.npy")
     (tmp_path / "text.npy").write_text("just text")
-    _refused("text.npy: not a NumPy .npz/.npy file", load_features, tmp_path / "text.npy")
+    _refused("text.npy: not an .npz or .npy file", load_features, tmp_path / "text.npy")

@@ -25,11 +25,11 @@ import numpy as np
 from . import backend as _backend
 from .errors import CheckpointError, ConfigError
 from .layers import Layer, Sequential
+from .npyio import read_npy_file
 from .tree import tree_flatten, tree_unflatten  # re-exported: optimizer states in checkpoints
 
 FORMAT_VERSION = 1
 META_KEY = "__xpnet_meta__"
-_ZIP_MAGIC = b"PK\x03\x04"
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -110,10 +110,10 @@ def _atomic_write(path: Path, write) -> None:
 # --- reading --------------------------------------------------------------------------------
 
 
-def _read_record(path: Path, npz) -> dict:
-    if META_KEY not in npz.files:
+def _read_record(path: Path, arrays: dict[str, np.ndarray]) -> dict:
+    if META_KEY not in arrays:
         raise CheckpointError(f"{path}: not an xpnet file (no {META_KEY} record)")
-    raw = npz[META_KEY]
+    raw = arrays.pop(META_KEY)
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise CheckpointError(f"{path}: metadata record has dtype {raw.dtype} and {raw.ndim} dims, expected 1-D uint8")
     try:
@@ -137,33 +137,13 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     """(arrays, meta) from a file written by `save_arrays`, every tensor checked against the
     record (names, shapes, dtypes, sha256). Any problem is a one-line CheckpointError."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if head != _ZIP_MAGIC:  # checked first so np.load never tries its other formats
-        raise CheckpointError(f"{path}: not an xpnet file (not a zip/npz archive)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            record = _read_record(path, npz)
-            expected = record["tensors"]
-            names = set(npz.files) - {META_KEY}
-            if names - set(expected):
-                raise CheckpointError(f"{path}: unexpected tensor(s) {sorted(names - set(expected))} not in its record")
-            if set(expected) - names:
-                raise CheckpointError(f"{path}: missing tensor(s) {sorted(set(expected) - names)}")
-            arrays = {name: npz[name] for name in sorted(names)}
-    except CheckpointError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise CheckpointError(f"{path}: contains a pickled object array (refused: loading never runs code)") from None
-        raise CheckpointError(f"{path}: corrupt ({_first_line(exc)})") from None
-    except Exception as exc:  # BadZipFile, zlib.error, bad CRC, EOF: whatever a damaged archive raises
-        raise CheckpointError(f"{path}: corrupt or truncated ({type(exc).__name__}: {_first_line(exc)})") from None
+    arrays = read_npy_file(path, CheckpointError, allow_npy=False)
+    record = _read_record(path, arrays)
+    expected = record["tensors"]
+    if set(arrays) - set(expected):
+        raise CheckpointError(f"{path}: unexpected tensor(s) {sorted(set(arrays) - set(expected))} not in its record")
+    if set(expected) - set(arrays):
+        raise CheckpointError(f"{path}: missing tensor(s) {sorted(set(expected) - set(arrays))}")
     for name, a in arrays.items():
         want = expected[name]
         if list(a.shape) != want.get("shape") or a.dtype.str != want.get("dtype"):
@@ -172,11 +152,6 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     if _digest(arrays) != record["sha256"]:
         raise CheckpointError(f"{path}: checksum mismatch (the tensors were modified or corrupted)")
     return arrays, record["meta"]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # --- models ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, DataError
+from .npyio import first_line, read_npy_file
 
 _SEED_X = [[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]]
 _TOY = {  # name: (X, y) exactly as in the seed programs
@@ -90,7 +91,7 @@ def _read_csv_rows(path: Path) -> list[tuple[int, list[str]]]:
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path}: unreadable ({_first_line(exc)})") from None
+        raise DataError(f"{path}: unreadable ({first_line(exc)})") from None
 
 
 def _parse_float(path: Path, line: int, column: str, text: str) -> float:
@@ -136,57 +137,32 @@ def load_csv(path: str | os.PathLike, target: str | None = None) -> Dataset:
             raise DataError(f"{path}: line {line}, column {target!r}: empty target value")
     names = [h for _, h in features]
     source = str(path)
-    if all(_is_int(s) for s in labels):
+    if all(_parses_as(int, s) for s in labels):
         return classification(X, [int(s) for s in labels], name=path.stem, source=source,
                               feature_names=names, target_name=target)
-    if all(_is_float(s) for s in labels):
+    if all(_parses_as(float, s) for s in labels):
         y = np.array([[_parse_float(path, line, target, row[t])] for line, row in body])
         return Dataset(X, y, "regression", None, names, target, None, path.stem, source)
     return classification(X, labels, name=path.stem, source=source, feature_names=names, target_name=target)
 
 
-def _is_int(s: str) -> bool:
+def _parses_as(kind: type, s: str) -> bool:
     try:
-        int(s)
-        return True
-    except ValueError:
-        return False
-
-
-def _is_float(s: str) -> bool:
-    try:
-        float(s)
+        kind(s)
         return True
     except ValueError:
         return False
 
 
 def _load_npy_like(path: Path, *, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Named arrays from an .npz (or an .npy as key "X"), never unpickling."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    with open(path, "rb") as f:
-        magic = f.read(6)
-    # checked first: on anything else np.load would fall back to unpickling
-    if not magic.startswith(b"PK\x03\x04") and magic != b"\x93NUMPY":
-        raise DataError(f"{path}: not a NumPy .npz/.npy file (bad magic bytes {magic[:6]!r})")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.ndarray):  # an .npy file: one array
-            return {"X": loaded}
-        with loaded as f:
-            missing = [k for k in keys if k not in f.files]
-            if missing:
-                raise DataError(f"{path}: no array named {missing[0]!r}; it holds {', '.join(f.files) or 'nothing'}")
-            return {k: f[k] for k in keys}
-    except DataError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise DataError(f"{path}: holds an object (pickled) array; refused, save plain numeric arrays") from None
-        raise DataError(f"{path}: unreadable ({_first_line(exc)})") from None
-    except Exception as exc:  # BadZipFile, zlib.error, EOF: whatever a damaged file raises
-        raise DataError(f"{path}: unreadable ({type(exc).__name__}: {_first_line(exc)})") from None
+    """The arrays named `keys` from an .npz (an .npy file's one array is "X"), never unpickling."""
+    loaded = read_npy_file(path, DataError)
+    if isinstance(loaded, np.ndarray):
+        return {"X": loaded}
+    missing = [k for k in keys if k not in loaded]
+    if missing:
+        raise DataError(f"{path}: no array named {missing[0]!r}; it holds {', '.join(loaded) or 'nothing'}")
+    return {k: loaded[k] for k in keys}
 
 
 def check_features(path: Path | str, X: np.ndarray, what: str = "X") -> np.ndarray:
@@ -234,10 +210,13 @@ def load_dataset(name_or_path: str | os.PathLike, target: str | None = None) -> 
     path = Path(name_or_path)
     from . import idx
 
-    if path.is_dir() or idx.is_idx_images(path):
-        return idx.load_idx(path)
     if path.suffix.lower() == ".csv":
         return load_csv(path, target)
+    is_idx = path.is_dir() or idx.is_idx_images(path)
+    if target is not None and (is_idx or path.suffix.lower() == ".npz"):
+        raise ConfigError(f"target: only CSV files have named columns; {path} has a fixed y, got target={target!r}")
+    if is_idx:
+        return idx.load_idx(path)
     if path.suffix.lower() == ".npz":
         return load_npz(path)
     if not path.exists() and os.sep not in text and not path.suffix:
@@ -257,7 +236,7 @@ def load_features(path: str | os.PathLike) -> np.ndarray:
     if suffix != ".csv":
         raise DataError(f"{path}: unknown format; expected .csv, .npz or .npy")
     rows = _read_csv_rows(path)
-    if rows and not all(_is_float(s) for s in rows[0][1]):
+    if rows and not all(_parses_as(float, s) for s in rows[0][1]):
         rows = rows[1:]  # a header row: names, not numbers
     if not rows:
         raise DataError(f"{path}: no data rows")
@@ -277,7 +256,3 @@ def train_test_split(ds: Dataset, test_fraction: float = 0.2, seed: int | None =
     order = np.random.default_rng(seed).permutation(n)
     return ds.subset(order[n_test:], f"{ds.name}[train]"), ds.subset(order[:n_test], f"{ds.name}[test]")
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import Dataset, _first_line, classification
+from .data import Dataset, classification
 from .errors import DataError
+from .npyio import first_line
 
 # type code -> big-endian NumPy dtype, from the format's description
 _TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -39,7 +40,7 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (OSError, EOFError) as exc:  # gzip raises these for damaged or truncated archives
-        raise DataError(f"{path}: unreadable ({_first_line(exc)})") from None
+        raise DataError(f"{path}: unreadable ({first_line(exc)})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _TYPES:
         raise DataError(f"{path}: bad IDX magic number {raw[:4].hex() or '(empty file)'}; expected 0000 then a type code and dims")
     if raw[3] != ndim:
