@@ -137,6 +137,8 @@ def test_save_arrays_rejects_bad_input(tmp_path):
         save_arrays(tmp_path / "a.npz", {META_KEY: np.ones(2)}, {})
     with pytest.raises(ConfigError, match="object"):
         save_arrays(tmp_path / "a.npz", {"x": np.array([{}], dtype=object)}, {})
+    with pytest.raises(ConfigError, match="object"):
+        save_arrays(tmp_path / "a.npz", {"big": 2**70}, {})
     assert list(tmp_path.iterdir()) == []
 
 
@@ -172,6 +174,9 @@ def test_save_overwrites_atomically_and_into_missing_dir_fails(tmp_path):
     save_model(path, _model("numpy"), metadata={"n": 2})
     assert load_model(path, backend="numpy")[1] == {"n": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
     with pytest.raises(CheckpointError, match="does not exist"):
         save_model(tmp_path / "nope" / "m.npz", _model("numpy"))
 
@@ -335,3 +340,20 @@ def test_bfloat16_round_trip_is_exact_through_float32(tmp_path):
     loaded, _ = load_model(tmp_path / "m.npz", backend="torch")
     assert loaded.params["0.W"].dtype == torch.bfloat16
     assert bool(torch.equal(loaded.params["0.W"], model.params["0.W"]))
+
+
+def test_dropout_and_batchnorm_round_trip_with_running_statistics(backend, tmp_path):
+    batchnorm = pytest.importorskip("xpnet.batchnorm", reason="BatchNorm arrives with helper A's branch")
+    dropout = pytest.importorskip("xpnet.dropout", reason="Dropout arrives with helper A's branch")
+    from xpnet import HostRandom
+
+    model = Sequential([Dense(3, 4), batchnorm.BatchNorm(4), ReLU(), dropout.Dropout(0.3), Dense(4, 2)],
+                       seed=1, backend=backend, dtype="float64")
+    x = backend.asarray(np.random.default_rng(0).normal(size=(8, 3)), "float64")
+    model.forward(x, training=True, rng=HostRandom(2))  # moves the running statistics off their start
+    save_model(tmp_path / "m.npz", model)
+    loaded, _ = load_model(tmp_path / "m.npz", backend=backend)
+    assert loaded.architecture() == model.architecture() and list(loaded.buffers) == list(model.buffers)
+    for k in model.buffers:
+        np.testing.assert_array_equal(to_numpy(loaded.buffers[k]), to_numpy(model.buffers[k]))
+    np.testing.assert_array_equal(to_numpy(loaded.predict(x)), to_numpy(model.predict(x)))

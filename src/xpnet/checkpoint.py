@@ -26,6 +26,7 @@ from . import backend as _backend
 from .errors import CheckpointError, ConfigError
 from .layers import Layer, Sequential
 from .npyio import read_npy_file
+from .tree import dtype_name
 from .tree import tree_flatten, tree_unflatten  # re-exported: optimizer states in checkpoints
 
 FORMAT_VERSION = 1
@@ -38,11 +39,12 @@ META_KEY = "__xpnet_meta__"
 def _host_array(name: str, value: Any) -> np.ndarray:
     """A host NumPy copy of an array or Python scalar (0-d int64/float64/bool)."""
     if isinstance(value, (bool, int, float)):
-        return np.asarray(value)
-    if not _backend.is_array(value):
+        host = np.asarray(value)
+    elif _backend.is_array(value):
+        host = np.ascontiguousarray(_backend.to_numpy(value))
+    else:
         raise ConfigError(f"arrays[{name!r}]: expected an array or a Python number, got {type(value).__name__}")
-    host = np.ascontiguousarray(_backend.to_numpy(value))
-    if host.dtype.hasobject:
+    if host.dtype.hasobject:  # also a Python int too large for int64
         raise ConfigError(f"arrays[{name!r}]: object arrays cannot be saved (they would need pickle)")
     return host
 
@@ -89,6 +91,11 @@ def _atomic_write(path: Path, write) -> None:
         raise CheckpointError(f"{path}: directory {directory} does not exist")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); give it the mode an ordinary open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        with contextlib.suppress(AttributeError, OSError):  # no fchmod on Windows
+            os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -180,9 +187,10 @@ def save_model(path: str | os.PathLike, model: Sequential, *, metadata: dict | N
         raise ConfigError(f"model: expected an xpnet Sequential, got {type(model).__name__}")
     tensors = {f"params/{k}": v for k, v in model.params.items()}
     tensors.update({f"buffers/{k}": v for k, v in model.buffers.items()})
-    if model.dtype_name == "bfloat16":
+    xp = model.backend.xp
+    if hasattr(xp, "bfloat16"):
         # NumPy has no bfloat16; float32 holds every bfloat16 value exactly, so the round trip is exact
-        tensors = {k: model.backend.xp.astype(v, model.backend.xp.float32) for k, v in tensors.items()}
+        tensors = {k: xp.astype(v, xp.float32) if v.dtype == xp.bfloat16 else v for k, v in tensors.items()}
     meta = {"kind": "model", "architecture": model.architecture(), "dtype": model.dtype_name,
             "params": list(model.params), "buffers": list(model.buffers),
             "metadata": metadata if metadata is not None else {}}
@@ -231,17 +239,18 @@ def _build_layers(path: Path, architecture: Any) -> list[Layer]:
 
 def _fill(path: Path, group: str, built: dict, arrays: dict, model: Sequential) -> dict:
     """Replace the freshly built tensors of `group` by the file's, consuming them from `arrays`."""
-    # bfloat16 models are stored as float32 (see save_model)
-    want = np.dtype("float32" if model.dtype_name == "bfloat16" else model.dtype_name)
     out = {}
     for name, fresh in built.items():
+        # the file must hold the dtype the layer builds (bfloat16 is stored as float32, see save_model)
+        want = dtype_name(fresh.dtype)
+        want = "float32" if want == "bfloat16" else want
         key = f"{group}/{name}"
         if key not in arrays:
             raise CheckpointError(f"{path}: missing tensor {key!r} required by the architecture")
         value = arrays.pop(key)
         if tuple(value.shape) != tuple(fresh.shape):
             raise CheckpointError(f"{path}: tensor {key!r} has shape {value.shape}, the architecture needs {tuple(fresh.shape)}")
-        if value.dtype != want:
-            raise CheckpointError(f"{path}: tensor {key!r} has dtype {value.dtype}, the model's dtype needs {want}")
-        out[name] = model.backend.asarray(value, model.dtype_name)
+        if value.dtype.name != want:
+            raise CheckpointError(f"{path}: tensor {key!r} has dtype {value.dtype}, the layer needs {want}")
+        out[name] = model.backend.asarray(value, fresh.dtype)
     return out

@@ -22,7 +22,7 @@ def _is_namedtuple(x: Any) -> bool:
     return isinstance(x, tuple) and hasattr(type(x), "_fields")
 
 
-def _dtype_name(dtype: Any) -> str:
+def dtype_name(dtype: Any) -> str:
     # "float32" from numpy's float32, torch.float32 and array_api_strict.float32 alike
     return str(dtype).rsplit(".", 1)[-1]
 
@@ -67,7 +67,7 @@ def tree_flatten(tree: Any) -> tuple[dict[str, Any], dict]:
             return {"type": type(node).__name__}
         if _backend.is_array(node):
             leaves[name] = node
-            return {"type": "array", "shape": [int(s) for s in node.shape], "dtype": _dtype_name(node.dtype)}
+            return {"type": "array", "shape": [int(s) for s in node.shape], "dtype": dtype_name(node.dtype)}
         raise ConfigError(f"tree: leaf {name!r} is a {type(node).__name__}; expected an array, a number or None")
 
     spec = walk(tree, "")
@@ -91,9 +91,9 @@ def tree_unflatten(template: Any, leaves: dict[str, Any], spec: dict | None = No
         if isinstance(like, (bool, int, float)):
             return type(like)(_backend.to_numpy(value)) if _backend.is_array(value) else type(like)(value)
         host = _backend.to_numpy(value)
-        if tuple(host.shape) != tuple(like.shape) or _dtype_name(host.dtype) != _dtype_name(like.dtype):
+        if tuple(host.shape) != tuple(like.shape) or dtype_name(host.dtype) != dtype_name(like.dtype):
             raise CheckpointError(f"state leaf {name!r} has shape {tuple(host.shape)} dtype {host.dtype}, "
-                                  f"expected {tuple(like.shape)} {_dtype_name(like.dtype)}")
+                                  f"expected {tuple(like.shape)} {dtype_name(like.dtype)}")
         return _backend.backend_of(like).asarray(host, like.dtype)
 
     def build(node, path):
