@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from typing import NamedTuple
 
 import numpy as np
 import pytest
 
 from xpnet import Dense, ReLU, Sequential, Sigmoid, get_backend, mlp, to_numpy
 from xpnet.checkpoint import (FORMAT_VERSION, META_KEY, _digest, layer_registry, load_arrays, load_model,
-                              save_arrays, save_model, tree_flatten, tree_unflatten)
+                              save_arrays, save_model)
 from xpnet.errors import CheckpointError, ConfigError
-from xpnet.optim import ScaleByLRState
 
 
 def _model(backend, dtype="float32"):
@@ -82,52 +80,7 @@ def test_registry_knows_every_builtin_layer():
     assert {"Dense", "Sigmoid", "ReLU", "LeakyReLU", "Tanh", "Softmax", "Identity"} <= names
 
 
-# --- generic arrays and optimizer-state trees -----------------------------------------------
-
-
-class MomentumState(NamedTuple):
-    trace: dict
-
-
-def test_tree_round_trip_through_a_file_on_each_backend(backend, tmp_path):
-    params = _model(backend).params
-    state = (MomentumState(trace=dict(params)), ScaleByLRState(5))
-    leaves, spec = tree_flatten(state)
-    assert set(leaves) == {f"0/trace/{k}" for k in params} | {"1/step"}
-    save_arrays(tmp_path / "s.npz", leaves, {"spec": spec, "epoch": 2})
-    arrays, meta = load_arrays(tmp_path / "s.npz")
-    assert meta["epoch"] == 2
-    template = (MomentumState(trace={k: backend.xp.zeros_like(v) for k, v in params.items()}), ScaleByLRState(0))
-    restored = tree_unflatten(template, arrays, meta["spec"])
-    assert type(restored[0]) is MomentumState and restored[1] == ScaleByLRState(5)
-    assert type(restored[1].step) is int
-    for k, v in params.items():
-        got = restored[0].trace[k]
-        assert type(got) is type(v) and str(got.device) == str(v.device)
-        np.testing.assert_array_equal(to_numpy(got), to_numpy(v))
-
-
-def test_tree_single_namedtuple_and_none_leaves():
-    leaves, spec = tree_flatten(ScaleByLRState(step=3))
-    assert leaves == {"step": 3}
-    assert tree_unflatten(ScaleByLRState(0), leaves, spec) == ScaleByLRState(3)
-    leaves, spec = tree_flatten((None, [1.5, True]))
-    assert tree_unflatten((None, [0.0, False]), leaves, spec) == (None, [1.5, True])
-
-
-def test_tree_mismatches_are_refused():
-    w = np.zeros((2, 2), dtype=np.float32)
-    leaves, spec = tree_flatten((MomentumState(trace={"0.W": w}), ScaleByLRState(1)))
-    with pytest.raises(CheckpointError, match="structure"):
-        tree_unflatten((ScaleByLRState(0),), leaves, spec)
-    with pytest.raises(CheckpointError, match="missing"):
-        tree_unflatten((MomentumState(trace={"0.W": w, "0.b": w}), ScaleByLRState(0)), leaves)
-    with pytest.raises(CheckpointError, match="shape"):
-        tree_unflatten((MomentumState(trace={"0.W": np.zeros((3, 2), np.float32)}), ScaleByLRState(0)), leaves)
-    with pytest.raises(CheckpointError, match="dtype"):
-        tree_unflatten((MomentumState(trace={"0.W": np.zeros((2, 2))}), ScaleByLRState(0)), leaves)
-    with pytest.raises(ConfigError, match="leaf"):
-        tree_flatten({"a": "text"})
+# --- generic arrays and atomic writes ----------------------------------------------------------
 
 
 def test_save_arrays_rejects_bad_input(tmp_path):
@@ -140,9 +93,6 @@ def test_save_arrays_rejects_bad_input(tmp_path):
     with pytest.raises(ConfigError, match="object"):
         save_arrays(tmp_path / "a.npz", {"big": 2**70}, {})
     assert list(tmp_path.iterdir()) == []
-
-
-# --- atomic writes --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("fail_in", ["replace", "writer"])
