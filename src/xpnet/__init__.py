@@ -33,3 +33,11 @@ __all__ += [
     "cosine_decay", "exponential_decay", "get_optimizer", "l1", "l2", "rmsprop", "step_decay", "warmup",
     "Optimizer", "scale_by_adam", "scale_by_learning_rate", "scale_by_momentum", "scale_by_rms",
 ]
+
+# checkpoints and data sets (host-side I/O)
+from .checkpoint import load_arrays, load_model, save_arrays, save_model  # noqa: E402
+from .data import Dataset, load_dataset, load_features, train_test_split  # noqa: E402
+from .tree import tree_flatten, tree_unflatten  # noqa: E402
+
+__all__ += ["Dataset", "load_arrays", "load_dataset", "load_features", "load_model", "save_arrays",
+            "save_model", "train_test_split", "tree_flatten", "tree_unflatten"]

@@ -143,7 +143,8 @@ def get_backend(name: str | Backend | None = None, *, device: Any = None) -> Bac
     if isinstance(name, Backend):
         return name
     if device is not None and not isinstance(device, str):
-        device = str(device)
+        # a library's device object: strict's Device prints as "array_api_strict.Device('device1')"
+        device = getattr(device, "_device", None) or str(device)
     if device is not None and device.lower() in ("cpu", "gpu"):
         device = device.lower()
     resolved = _resolve_name(name, device)
