@@ -9,6 +9,9 @@ from .layers import Dense, Layer, Sequential, mlp
 from .losses import get_loss
 from .optim import apply_updates, chain, sgd
 from .train import train_step
+from .train import Trainer, TrainerState, fit, make_train_step
+from .callbacks import Callback, History
+from .metrics import accuracy
 
 __version__ = "0.1.0"
 
@@ -19,3 +22,4 @@ __all__ = [
     "get_activation", "get_backend", "get_loss", "list_backends", "mlp", "sgd", "to_numpy",
     "train_step", "__version__",
 ]
+__all__ += ["Callback", "History", "Trainer", "TrainerState", "accuracy", "fit", "make_train_step"]
