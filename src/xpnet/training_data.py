@@ -27,6 +27,10 @@ def _as_array(model, data: Any, name: str) -> Any:
             raise BackendMismatchError(f"{name} is a {lib} array but the model's parameters are on {b.name}")
         return data
     try:
+        if not _backend.is_array(data):
+            # NumPy infers the dtype of host lists (float64, int64) the same way for every backend
+            # (torch would read floats as float32)
+            data = _backend.get_backend("numpy").asarray(data)
         return b.asarray(data)
     except Exception as exc:
         raise DataError(f"{name}: expected numeric data, got {type(data).__name__} ({exc})") from None
