@@ -16,6 +16,7 @@ from typing import Any
 from . import backend as _backend
 from .callbacks import History, as_callbacks
 from .errors import ConfigError, DivergenceError
+from .losses import get_loss
 from .metrics import correct_count, evaluate_sums, resolve_metrics
 from .optim import apply_updates
 from .training_data import prepare_data, split_data
@@ -92,9 +93,6 @@ class Trainer:
     def __init__(self, model, *, loss=None, optimizer=None, batch_size=None, shuffle=True, seed=0,
                  metrics=None, patience=None, min_delta=0.0, restore_best=True, callbacks=(),
                  check_finite=True) -> None:
-        from .backend import HostRandom
-        from .losses import get_loss
-
         self.model = model
         self.loss = None if loss is None else get_loss(loss)  # None: chosen from the labels in fit
         if optimizer is None:
@@ -108,7 +106,7 @@ class Trainer:
         self.shuffle = bool(shuffle)
         self.seed = seed
         self.metrics = metrics
-        if metrics is not None and self.loss is not None:
+        if metrics is not None:
             resolve_metrics(metrics, self.loss)  # unknown names fail here, not after loading data
         self.patience = _check_int("patience", patience, 0, allow_none=True)
         if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not min_delta >= 0:
@@ -117,8 +115,8 @@ class Trainer:
         self.restore_best = bool(restore_best)
         self.callbacks = as_callbacks(callbacks)
         self.check_finite = bool(check_finite)
-        self.state = TrainerState(shuffle_rng=HostRandom(_stream_seed(seed, 1)),
-                                  dropout_rng=HostRandom(_stream_seed(seed, 2)))
+        self.state = TrainerState(shuffle_rng=_backend.HostRandom(_stream_seed(seed, 1)),
+                                  dropout_rng=_backend.HostRandom(_stream_seed(seed, 2)))
 
     @property
     def history(self) -> History:
@@ -184,19 +182,21 @@ class Trainer:
         st.history.stopped_early = False
         for cb in self.callbacks:
             cb.on_train_begin(self)
-        for epoch in range(st.epoch, epochs):
+        try:  # on_train_end also after a DivergenceError or an interrupt (a progress bar closes)
+            for epoch in range(st.epoch, epochs):
+                for cb in self.callbacks:
+                    cb.on_epoch_begin(epoch)
+                logs = self._run_epoch(epoch, step, X, y, val, metrics)
+                stop = self._end_epoch(epoch, logs)
+                for cb in self.callbacks:
+                    stop = bool(cb.on_epoch_end(epoch, dict(logs))) or stop
+                if stop:
+                    break
+            if self.patience is not None and self.restore_best and st.best_params is not None:
+                model.params, model.buffers = self._copy(st.best_params), self._copy(st.best_buffers)
+        finally:
             for cb in self.callbacks:
-                cb.on_epoch_begin(epoch)
-            logs = self._run_epoch(epoch, step, X, y, val, metrics)
-            stop = self._end_epoch(epoch, logs)
-            for cb in self.callbacks:
-                stop = bool(cb.on_epoch_end(epoch, dict(logs))) or stop
-            if stop:
-                break
-        if self.patience is not None and self.restore_best and st.best_params is not None:
-            model.params, model.buffers = self._copy(st.best_params), self._copy(st.best_buffers)
-        for cb in self.callbacks:
-            cb.on_train_end(self)
+                cb.on_train_end(self)
         return st.history
 
     def _run_epoch(self, epoch, step, X, y, val, metrics) -> dict[str, float]:
