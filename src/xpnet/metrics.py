@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat
+
 from .errors import ConfigError
 
 METRICS = ("loss", "accuracy")
@@ -38,8 +40,6 @@ def correct_count(out: Any, y: Any, loss: Any) -> Any:
     prediction is positive where the loss' output activation exceeds 0.5; for a sigmoid that is
     where the logit exceeds 0, so the sigmoid itself is never computed.
     """
-    import array_api_compat
-
     xp = array_api_compat.array_namespace(out, y)
     if out.shape[1] > 1:
         pred = xp.argmax(out, axis=1)  # (batch,)
