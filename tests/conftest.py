@@ -11,6 +11,13 @@ import os
 
 import pytest
 
+try:  # torch's default of one thread per core is 100x slower for the tests' tiny matrices on a
+    import torch  # shared 2-core machine; one thread changes no result, only the speed
+
+    torch.set_num_threads(1)
+except ImportError:
+    pass
+
 from xpnet import get_backend
 from xpnet.errors import BackendError
 

@@ -4,6 +4,7 @@ closure keeps only what the backward pass needs."""
 
 from __future__ import annotations
 
+from .hyperparams import check_fraction
 from .layers import Layer
 
 
@@ -59,11 +60,8 @@ class ReLU(Layer):
 
 class LeakyReLU(Layer):
     def __init__(self, negative_slope: float = 0.01) -> None:
-        from .errors import ConfigError
-
-        if not (isinstance(negative_slope, (int, float)) and 0 <= negative_slope < 1):
-            raise ConfigError(f"negative_slope: expected a number in [0, 1), got {negative_slope!r}")
-        self.negative_slope = float(negative_slope)
+        # a slope of 1 or more would no longer be a rectifier (and NaN would poison every output)
+        self.negative_slope = check_fraction("negative_slope", negative_slope)
 
     def forward(self, params, buffers, x, ctx):
         xp = ctx.xp

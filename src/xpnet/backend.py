@@ -143,7 +143,8 @@ def get_backend(name: str | Backend | None = None, *, device: Any = None) -> Bac
     if isinstance(name, Backend):
         return name
     if device is not None and not isinstance(device, str):
-        device = str(device)
+        # a library's device object: strict's Device prints as "array_api_strict.Device('device1')"
+        device = getattr(device, "_device", None) or str(device)
     if device is not None and device.lower() in ("cpu", "gpu"):
         device = device.lower()
     resolved = _resolve_name(name, device)
@@ -290,6 +291,16 @@ class HostRandom:
 
     def permutation(self, n: int) -> np.ndarray:
         return self._gen.permutation(n)
+
+    def keep_mask(self, shape: tuple[int, ...], keep_prob: float, *, xp: Any, device: Any, dtype: Any) -> Any:
+        """A dropout mask: 1 with probability keep_prob, else 0, in `dtype` on `device`.
+
+        Drawn on the host so the same seed gives the same mask on every backend (one host-to-device
+        copy per call; fine on the CPU, a cost on a GPU)."""
+        if isinstance(keep_prob, bool) or not isinstance(keep_prob, (int, float)) or not 0 < keep_prob <= 1:
+            raise ConfigError(f"keep_prob: expected a number in (0, 1], got {keep_prob!r}")
+        mask = (self._gen.random(tuple(shape)) < keep_prob).astype(np.float64)
+        return xp.asarray(mask, dtype=dtype, device=device)
 
     def get_state(self) -> dict:
         """A JSON-serialisable snapshot, for exact resume."""

@@ -202,7 +202,7 @@ class Sequential:
                 raise BackendMismatchError(f"{name} is on device {dev} but the model's parameters are on {b.device}")
         else:
             try:
-                x = b.asarray(x)
+                x = b.asarray(x, self.dtype)  # at the model's dtype: no float32 detour on torch
             except Exception as exc:
                 raise DataError(f"{name}: expected a numeric 2-D array, got {type(x).__name__} ({exc})") from None
         xp = b.xp

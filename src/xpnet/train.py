@@ -1,21 +1,298 @@
-"""One training step: forward, loss, backward, optimizer update."""
+"""Training: one step (the seam every step runs through) and the epoch loop around it.
+
+The loop keeps everything it needs between epochs in a `TrainerState` (epoch, step, optimizer
+state, the host random generators, history, best weights, patience counter), so that a run can
+be snapshotted with `Trainer.state_dict()` and resumed bit for bit. Per-step values stay on the
+device: the loss, the accuracy count and the divergence flag are summed there and come to the
+host as one small vector per epoch.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
+from . import backend as _backend
+from .callbacks import History, as_callbacks
+from .errors import ConfigError, DivergenceError
+from .losses import get_loss
+from .metrics import correct_count, evaluate_sums, resolve_metrics
 from .optim import apply_updates
+from .training_data import prepare_data, split_data
+
+
+def make_train_step(model, loss_fn, optimizer):
+    """step(x, y, opt_state, rng) -> (loss, outputs, opt_state), updating `model.params`.
+
+    The one place a training step is defined: forward, loss, backward, optimizer update. The loss
+    is a 0-d device array (not synchronised); outputs are those before the update.
+    """
+
+    def step(x, y, opt_state, rng=None):
+        out, backprop = model.forward(x, training=True, rng=rng)
+        value, dout = loss_fn(out, y)
+        _, grads = backprop(dout)
+        updates, opt_state = optimizer.update(grads, opt_state, model.params)
+        model.params = apply_updates(model.params, updates)
+        return value, out, opt_state
+
+    return step
 
 
 def train_step(model, loss_fn, optimizer, opt_state, x, y, *, rng: Any = None):
-    """Run one gradient step on (x, y) and update `model.params`.
+    """Run one gradient step on (x, y): `make_train_step(...)(x, y, opt_state, rng)`."""
+    return make_train_step(model, loss_fn, optimizer)(x, y, opt_state, rng)
 
-    Returns (loss, outputs, opt_state): the loss as a 0-d device array (not synchronised), and
-    the outputs computed before the update (what the seeds print).
+
+@dataclass
+class TrainerState:
+    """Everything the loop carries from one epoch to the next (the model's weights aside)."""
+
+    epoch: int = 0  # epochs completed, i.e. the index of the next epoch
+    step: int = 0  # optimizer steps taken
+    opt_state: Any = None  # the optimizer's state: (named) tuples of device arrays and ints
+    shuffle_rng: Any = None  # HostRandom for the epoch permutations
+    dropout_rng: Any = None  # HostRandom handed to model.forward as `rng`
+    history: History = field(default_factory=History)
+    best: float | None = None  # best monitored value (val_loss, else loss)
+    wait: int = 0  # epochs since `best` last improved: the patience counter
+    best_params: dict | None = None  # device copies, kept only when early stopping restores them
+    best_buffers: dict | None = None
+
+
+def _stream_seed(seed: int | None, stream: int) -> int | None:
+    # Three independent streams per seed (split, shuffle, dropout) that never collide across seeds.
+    return None if seed is None else 3 * seed + stream
+
+
+def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> Any:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{name}: expected an integer >= {low}{' or None' if allow_none else ''}, got {value!r}")
+    return value
+
+
+def _map_arrays(fn, tree):
+    """`tree` (dicts, lists, tuples, NamedTuples) with `fn` applied to every array in it."""
+    if _backend.is_array(tree):
+        return fn(tree)
+    if isinstance(tree, dict):
+        return {k: _map_arrays(fn, v) for k, v in tree.items()}
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(_map_arrays(fn, v) for v in tree))
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_map_arrays(fn, v) for v in tree)
+    return tree
+
+
+class Trainer:
+    """Mini-batch training of a Sequential model; see `fit` for the parameters."""
+
+    def __init__(self, model, *, loss=None, optimizer=None, batch_size=None, shuffle=True, seed=0,
+                 metrics=None, patience=None, min_delta=0.0, restore_best=True, callbacks=(),
+                 check_finite=True) -> None:
+        self.model = model
+        self.loss = None if loss is None else get_loss(loss)  # None: chosen from the labels in fit
+        if optimizer is None:
+            from .optim import adam
+
+            optimizer = adam(1e-3)
+        if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))):
+            raise ConfigError(f"optimizer: expected an xpnet Optimizer (init, update), got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.batch_size = _check_int("batch_size", batch_size, 1, allow_none=True)
+        self.shuffle = bool(shuffle)
+        self.seed = seed
+        self.metrics = metrics
+        if metrics is not None:
+            resolve_metrics(metrics, self.loss)  # unknown names fail here, not after loading data
+        self.patience = _check_int("patience", patience, 0, allow_none=True)
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not min_delta >= 0:
+            raise ConfigError(f"min_delta: expected a number >= 0, got {min_delta!r}")
+        self.min_delta = float(min_delta)
+        self.restore_best = bool(restore_best)
+        self.callbacks = as_callbacks(callbacks)
+        self.check_finite = bool(check_finite)
+        self.state = TrainerState(shuffle_rng=_backend.HostRandom(_stream_seed(seed, 1)),
+                                  dropout_rng=_backend.HostRandom(_stream_seed(seed, 2)))
+
+    @property
+    def history(self) -> History:
+        return self.state.history
+
+    # --- state for exact resume -----------------------------------------------------------------
+
+    def _copy(self, tree):
+        b = self.model.backend
+        return _map_arrays(lambda a: b.xp.asarray(a, copy=True, device=b.device), tree)
+
+    def state_dict(self) -> dict:
+        """A snapshot of the model's weights and the loop: device arrays (copies) in nested dicts
+        and (named) tuples, everything else JSON-serialisable. Take it between epochs (e.g. in a
+        callback's on_epoch_end) to resume exactly."""
+        st, m = self.state, self.model
+        return {"epoch": st.epoch, "step": st.step, "params": self._copy(m.params),
+                "buffers": self._copy(m.buffers), "opt_state": self._copy(st.opt_state),
+                "shuffle_rng": st.shuffle_rng.get_state(), "dropout_rng": st.dropout_rng.get_state(),
+                "history": st.history.as_dict(), "best": st.best, "wait": st.wait,
+                "best_params": self._copy(st.best_params), "best_buffers": self._copy(st.best_buffers)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a `state_dict()` snapshot (arrays may be host NumPy arrays): the next `fit`
+        continues with epoch `state["epoch"]`."""
+        b, st = self.model.backend, self.state
+        to_device = lambda a: b.xp.asarray(b.asarray(a), copy=True, device=b.device)  # noqa: E731
+        self.model.params = _map_arrays(to_device, dict(state["params"]))
+        self.model.buffers = _map_arrays(to_device, dict(state["buffers"]))
+        st.opt_state = _map_arrays(to_device, state["opt_state"])
+        st.epoch, st.step = int(state["epoch"]), int(state["step"])
+        st.shuffle_rng.set_state(state["shuffle_rng"])
+        st.dropout_rng.set_state(state["dropout_rng"])
+        st.history = History.from_dict(state["history"])
+        st.best, st.wait = state["best"], int(state["wait"])
+        st.best_params = _map_arrays(to_device, state["best_params"])
+        st.best_buffers = _map_arrays(to_device, state["best_buffers"])
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def fit(self, X, y, *, epochs=10, validation_data=None, validation_split=0.0) -> History:
+        """Train until epoch index `epochs` (continuing from `state.epoch`); returns the History."""
+        _check_int("epochs", epochs, 1)
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
+                or not 0.0 <= validation_split < 1.0:
+            raise ConfigError(f"validation_split: expected a number in [0, 1), got {validation_split!r}")
+        if validation_split and validation_data is not None:
+            raise ConfigError("validation_split: give either validation_split or validation_data, not both")
+        model, st = self.model, self.state
+        X, y, self.loss = prepare_data(model, X, y, self.loss)
+        val = None
+        if validation_split:
+            X, y, *val = split_data(model, X, y, validation_split, _stream_seed(self.seed, 0))
+        elif validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ConfigError("validation_data: expected a pair (X_val, y_val)")
+            Xv, yv, _ = prepare_data(model, *validation_data, self.loss, name="validation_data ")
+            val = (Xv, yv)
+        metrics = resolve_metrics(self.metrics, self.loss)
+        if st.opt_state is None:
+            st.opt_state = self.optimizer.init(model.params)
+        step = make_train_step(model, self.loss, self.optimizer)
+        st.history.stopped_early = False
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        try:  # on_train_end also after a DivergenceError or an interrupt (a progress bar closes)
+            for epoch in range(st.epoch, epochs):
+                for cb in self.callbacks:
+                    cb.on_epoch_begin(epoch)
+                logs = self._run_epoch(epoch, step, X, y, val, metrics)
+                stop = self._end_epoch(epoch, logs)
+                for cb in self.callbacks:
+                    stop = bool(cb.on_epoch_end(epoch, dict(logs))) or stop
+                if stop:
+                    break
+            if self.patience is not None and self.restore_best and st.best_params is not None:
+                model.params, model.buffers = self._copy(st.best_params), self._copy(st.best_buffers)
+        finally:
+            for cb in self.callbacks:
+                cb.on_train_end(self)
+        return st.history
+
+    def _run_epoch(self, epoch, step, X, y, val, metrics) -> dict[str, float]:
+        model, st, loss = self.model, self.state, self.loss
+        b, xp, dtype = model.backend, model.backend.xp, model.dtype
+        n = X.shape[0]
+        bs = n if self.batch_size is None else min(self.batch_size, n)
+        n_batches = math.ceil(n / bs)
+        if self.check_finite:  # the last finite state, restored if this epoch diverges
+            start = (self._copy(model.params), self._copy(model.buffers), st.opt_state, st.step,
+                     st.shuffle_rng.get_state(), st.dropout_rng.get_state())
+        if self.shuffle:
+            # One host-to-device copy of the permutation, one gather per epoch; batches are slices.
+            perm = b.asarray(st.shuffle_rng.permutation(n))
+            X, y = xp.take(X, perm, axis=0), xp.take(y, perm, axis=0)
+        zero = xp.zeros((), dtype=dtype, device=b.device)
+        total, correct, n_finite = zero, zero, zero
+        all_finite = xp.ones((), dtype=xp.bool, device=b.device)
+        for i in range(n_batches):
+            a, z = i * bs, min((i + 1) * bs, n)  # strict refuses slice stops past the end
+            xb, yb = X[a:z, ...], y[a:z, ...]
+            value, out, st.opt_state = step(xb, yb, st.opt_state, st.dropout_rng)
+            total = total + value * float(xb.shape[0])  # batch losses are means: weight by size
+            if "accuracy" in metrics:
+                correct = correct + correct_count(out, yb, loss)
+            if self.check_finite:
+                # A non-finite gradient makes the updated weights non-finite; their sum is a cheap
+                # test (it also trips on weights so large that the sum overflows: divergence too).
+                w_sum = sum(xp.sum(p, dtype=p.dtype) for p in model.params.values())
+                all_finite = all_finite & xp.isfinite(value) & xp.isfinite(w_sum)
+                n_finite = n_finite + xp.astype(all_finite, dtype)  # steps before the first bad one
+            st.step += 1
+            for cb in self.callbacks:
+                cb.on_batch_end(i, n_batches)
+        sums = [total, correct, n_finite]
+        if val is not None:
+            sums += list(evaluate_sums(model, *val, loss, batch_size=self.batch_size))
+        host = _backend.to_numpy(xp.stack(sums))  # the epoch's one device-to-host transfer
+        if self.check_finite and int(host[2]) < n_batches:
+            model.params, model.buffers, st.opt_state, st.step = start[:4]
+            st.shuffle_rng.set_state(start[4])
+            st.dropout_rng.set_state(start[5])
+            bad = int(host[2])
+            err = DivergenceError(
+                f"training diverged at epoch {epoch}, step {st.step + bad} (batch {bad + 1} of {n_batches}): "
+                f"the loss or a gradient is not finite; weights restored to the start of epoch {epoch} "
+                f"(lower the learning rate, or pass check_finite=False to train on)")
+            err.epoch, err.step, err.batch = epoch, st.step + bad, bad
+            raise err
+        logs = {"loss": float(host[0]) / n}
+        if "accuracy" in metrics:
+            logs["accuracy"] = float(host[1]) / n
+        if val is not None:
+            n_val = val[0].shape[0]
+            logs["val_loss"] = float(host[3]) / n_val
+            if "accuracy" in metrics:
+                logs["val_accuracy"] = float(host[4]) / n_val
+        return logs
+
+    def _end_epoch(self, epoch, logs) -> bool:
+        """Record the epoch; update the best value and the patience counter; True to stop."""
+        st = self.state
+        monitor = logs.get("val_loss", logs["loss"])
+        if math.isfinite(monitor) and (st.best is None or monitor < st.best - self.min_delta):
+            st.best, st.wait, st.history.best_epoch = monitor, 0, epoch
+            if self.patience is not None and self.restore_best:
+                st.best_params, st.best_buffers = self._copy(self.model.params), self._copy(self.model.buffers)
+        else:
+            st.wait += 1
+        st.history.append(epoch, logs)
+        st.epoch = epoch + 1
+        # Keras' rule: stop after `patience` epochs in a row without improvement (0 acts as 1).
+        stop = self.patience is not None and st.wait > 0 and st.wait >= self.patience
+        st.history.stopped_early = stop
+        return stop
+
+
+def fit(model, X, y, *, loss=None, optimizer=None, epochs=10, batch_size=None, shuffle=True, seed=0,
+        validation_data=None, validation_split=0.0, metrics=None, patience=None, min_delta=0.0,
+        restore_best=True, callbacks=(), check_finite=True) -> History:
+    """Train `model` on (X, y) and return its History.
+
+    X, y: arrays of the model's backend, or host data (lists, NumPy arrays), converted once.
+        y: integer class labels (samples,), one-hot rows, or targets (samples, n_out).
+    loss: a name or Loss; None picks softmax_cross_entropy for class labels with several outputs,
+        bce_logits for 0/1 labels with one output, else mse. optimizer: None is adam(1e-3).
+    batch_size: None trains on the full batch; the last batch may be smaller. shuffle: reshuffle
+        every epoch from `seed`, which also seeds the validation split and dropout.
+    validation_data (X_val, y_val) or validation_split (a seeded fraction held out).
+    metrics: names from "loss", "accuracy"; None adds accuracy for classification losses.
+    patience: stop after this many epochs without an improvement of more than `min_delta` in
+        val_loss (loss without validation); restore_best then puts the best weights back.
+    callbacks: Callback objects or functions f(epoch, logs) -> True to stop.
+    check_finite: raise DivergenceError at the first non-finite loss or gradient.
     """
-    out, backprop = model.forward(x, training=True, rng=rng)
-    value, dout = loss_fn(out, y)
-    _, grads = backprop(dout)
-    updates, opt_state = optimizer.update(grads, opt_state, model.params)
-    model.params = apply_updates(model.params, updates)
-    return value, out, opt_state
+    trainer = Trainer(model, loss=loss, optimizer=optimizer, batch_size=batch_size, shuffle=shuffle,
+                      seed=seed, metrics=metrics, patience=patience, min_delta=min_delta,
+                      restore_best=restore_best, callbacks=callbacks, check_finite=check_finite)
+    return trainer.fit(X, y, epochs=epochs, validation_data=validation_data, validation_split=validation_split)

@@ -1,0 +1,256 @@
+"""Model files that are safe to load: NumPy .npz read with allow_pickle=False, written atomically.
+
+A file holds host copies of named tensors plus one JSON record (stored as a uint8 array under
+META_KEY) with the format version, each tensor's shape and dtype, a sha256 over the tensor bytes,
+and the caller's metadata. Loading never runs code from the file: no pickle, and layers are rebuilt
+only from Layer subclasses already imported, by type name, with JSON constructor arguments.
+
+    save_model(path, model, metadata=None)   /  load_model(path, backend=None) -> (model, metadata)
+    save_arrays(path, arrays, meta)          /  load_arrays(path) -> (arrays, meta)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import backend as _backend
+from .errors import CheckpointError, ConfigError
+from .layers import Layer, Sequential
+from .npyio import read_npy_file
+from .tree import dtype_name
+from .tree import tree_flatten, tree_unflatten  # re-exported: optimizer states in checkpoints
+
+FORMAT_VERSION = 1
+META_KEY = "__xpnet_meta__"
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def _host_array(name: str, value: Any) -> np.ndarray:
+    """A host NumPy copy of an array or Python scalar (0-d int64/float64/bool)."""
+    if isinstance(value, (bool, int, float)):
+        host = np.asarray(value)
+    elif _backend.is_array(value):
+        host = np.ascontiguousarray(_backend.to_numpy(value))
+    else:
+        raise ConfigError(f"arrays[{name!r}]: expected an array or a Python number, got {type(value).__name__}")
+    if host.dtype.hasobject:  # also a Python int too large for int64
+        raise ConfigError(f"arrays[{name!r}]: object arrays cannot be saved (they would need pickle)")
+    return host
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = arrays[name]
+        h.update(f"{name}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def save_arrays(path: str | os.PathLike, arrays: dict[str, Any], meta: dict | None = None) -> None:
+    """Write named arrays (any backend, or Python numbers) and a JSON-serialisable `meta` to `path`.
+
+    Atomic: the data goes to a temporary file in the same directory, which is flushed, fsynced
+    and renamed over `path`; if anything fails, the temporary file is removed and a previous file
+    at `path` is left as it was.
+    """
+    from . import __version__
+
+    path = Path(path)
+    host = {}
+    for name, value in arrays.items():
+        if not isinstance(name, str) or not name or name == META_KEY:
+            raise ConfigError(f"arrays: names must be non-empty strings other than {META_KEY!r}, got {name!r}")
+        host[name] = _host_array(name, value)
+    record = {"format": "xpnet", "format_version": FORMAT_VERSION, "xpnet_version": __version__,
+              "tensors": {k: {"shape": list(a.shape), "dtype": a.dtype.str} for k, a in host.items()},
+              "sha256": _digest(host), "meta": meta if meta is not None else {}}
+    try:
+        text = json.dumps(record, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"meta: must be JSON-serialisable with finite numbers ({exc})") from None
+    payload = {**host, META_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
+    _atomic_write(path, lambda f: np.savez(f, **payload))
+
+
+def _atomic_write(path: Path, write) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise CheckpointError(f"{path}: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        # mkstemp makes the file private (0600); give it the mode an ordinary open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        with contextlib.suppress(AttributeError, OSError):  # no fchmod on Windows
+            os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    # the rename itself is only durable once the directory entry is on disk
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def _read_record(path: Path, arrays: dict[str, np.ndarray]) -> dict:
+    if META_KEY not in arrays:
+        raise CheckpointError(f"{path}: not an xpnet file (no {META_KEY} record)")
+    raw = arrays.pop(META_KEY)
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise CheckpointError(f"{path}: metadata record has dtype {raw.dtype} and {raw.ndim} dims, expected 1-D uint8")
+    try:
+        record = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: metadata record is not valid JSON ({exc})") from None
+    if not isinstance(record, dict) or record.get("format") != "xpnet":
+        raise CheckpointError(f"{path}: not an xpnet file (metadata record has no format 'xpnet')")
+    version = record.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: bad format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format version {version} is newer than this xpnet reads "
+                              f"({FORMAT_VERSION}); upgrade xpnet")
+    if not isinstance(record.get("tensors"), dict) or not isinstance(record.get("sha256"), str):
+        raise CheckpointError(f"{path}: metadata record lacks the tensor list or checksum")
+    return record
+
+
+def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """(arrays, meta) from a file written by `save_arrays`, every tensor checked against the
+    record (names, shapes, dtypes, sha256). Any problem is a one-line CheckpointError."""
+    path = Path(path)
+    arrays = read_npy_file(path, CheckpointError, allow_npy=False)
+    record = _read_record(path, arrays)
+    expected = record["tensors"]
+    if set(arrays) - set(expected):
+        raise CheckpointError(f"{path}: unexpected tensor(s) {sorted(set(arrays) - set(expected))} not in its record")
+    if set(expected) - set(arrays):
+        raise CheckpointError(f"{path}: missing tensor(s) {sorted(set(expected) - set(arrays))}")
+    for name, a in arrays.items():
+        want = expected[name]
+        if list(a.shape) != want.get("shape") or a.dtype.str != want.get("dtype"):
+            raise CheckpointError(f"{path}: tensor {name!r} has shape {a.shape} dtype {a.dtype.str}, "
+                                  f"its record says shape {tuple(want.get('shape') or ())} dtype {want.get('dtype')}")
+    if _digest(arrays) != record["sha256"]:
+        raise CheckpointError(f"{path}: checksum mismatch (the tensors were modified or corrupted)")
+    return arrays, record["meta"]
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+def layer_registry() -> dict[str, type]:
+    """Every imported Layer subclass by class name (xpnet's own, plus any the user imported)."""
+    importlib.import_module(".activations", __package__)
+    for optional in ("dropout", "batchnorm"):  # added by other modules; absent in older trees
+        with contextlib.suppress(ModuleNotFoundError):
+            importlib.import_module(f".{optional}", __package__)
+    found: dict[str, type] = {}
+    stack = list(Layer.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if found.setdefault(cls.__name__, cls) is not cls:
+            found[cls.__name__] = None  # two classes share the name: refuse to guess
+    return found
+
+
+def save_model(path: str | os.PathLike, model: Sequential, *, metadata: dict | None = None) -> None:
+    """Save `model`'s architecture, dtype, parameters and buffers, and `metadata` (e.g. the
+    training configuration), atomically. Values are stored exactly as the model holds them."""
+    if not isinstance(model, Sequential):
+        raise ConfigError(f"model: expected an xpnet Sequential, got {type(model).__name__}")
+    tensors = {f"params/{k}": v for k, v in model.params.items()}
+    tensors.update({f"buffers/{k}": v for k, v in model.buffers.items()})
+    xp = model.backend.xp
+    if hasattr(xp, "bfloat16"):
+        # NumPy has no bfloat16; float32 holds every bfloat16 value exactly, so the round trip is exact
+        tensors = {k: xp.astype(v, xp.float32) if v.dtype == xp.bfloat16 else v for k, v in tensors.items()}
+    meta = {"kind": "model", "architecture": model.architecture(), "dtype": model.dtype_name,
+            "params": list(model.params), "buffers": list(model.buffers),
+            "metadata": metadata if metadata is not None else {}}
+    save_arrays(path, tensors, meta)
+
+
+def load_model(path: str | os.PathLike, *, backend: Any = None, device: Any = None) -> tuple[Sequential, dict]:
+    """(model, metadata): the model rebuilt on `backend`/`device` (default: XPNET_BACKEND or
+    auto) in the saved dtype, with exactly the saved values."""
+    path = Path(path)
+    arrays, meta = load_arrays(path)
+    if meta.get("kind") != "model":
+        raise CheckpointError(f"{path}: holds {meta.get('kind')!r} data, not a model")
+    layers = _build_layers(path, meta.get("architecture"))
+    target = _backend.get_backend(backend, device=device)
+    try:
+        model = Sequential(layers, seed=0, backend=target, dtype=meta.get("dtype"))
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: cannot rebuild the model ({exc})") from None
+    model.params = _fill(path, "params", model.params, arrays, model)
+    model.buffers = _fill(path, "buffers", model.buffers, arrays, model)
+    if set(arrays):
+        raise CheckpointError(f"{path}: tensor(s) {sorted(arrays)} do not belong to the saved architecture")
+    return model, meta.get("metadata", {})
+
+
+def _build_layers(path: Path, architecture: Any) -> list[Layer]:
+    if not isinstance(architecture, list) or not architecture:
+        raise CheckpointError(f"{path}: architecture is missing or not a list of layers")
+    registry = layer_registry()
+    layers = []
+    for i, spec in enumerate(architecture):
+        if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+            raise CheckpointError(f"{path}: layer {i} has no type name")
+        kwargs = {k: v for k, v in spec.items() if k != "type"}
+        cls = registry.get(spec["type"])
+        if cls is None:
+            known = ", ".join(sorted(k for k, v in registry.items() if v is not None))
+            raise CheckpointError(f"{path}: layer {i} has unknown or ambiguous type {spec['type']!r}; known: {known}")
+        try:
+            layers.append(cls(**kwargs))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: layer {i} ({spec['type']}) cannot be built from {kwargs} ({exc})") from None
+    return layers
+
+
+def _fill(path: Path, group: str, built: dict, arrays: dict, model: Sequential) -> dict:
+    """Replace the freshly built tensors of `group` by the file's, consuming them from `arrays`."""
+    out = {}
+    for name, fresh in built.items():
+        # the file must hold the dtype the layer builds (bfloat16 is stored as float32, see save_model)
+        want = dtype_name(fresh.dtype)
+        want = "float32" if want == "bfloat16" else want
+        key = f"{group}/{name}"
+        if key not in arrays:
+            raise CheckpointError(f"{path}: missing tensor {key!r} required by the architecture")
+        value = arrays.pop(key)
+        if tuple(value.shape) != tuple(fresh.shape):
+            raise CheckpointError(f"{path}: tensor {key!r} has shape {value.shape}, the architecture needs {tuple(fresh.shape)}")
+        if value.dtype.name != want:
+            raise CheckpointError(f"{path}: tensor {key!r} has dtype {value.dtype}, the layer needs {want}")
+        out[name] = model.backend.asarray(value, fresh.dtype)
+    return out

@@ -1,0 +1,82 @@
+"""Metrics: the loss and the accuracy of a model, kept on the device.
+
+Everything here returns 0-d device arrays (sums, not means) so that the training loop can add
+them up over batches and bring one small vector to the host per epoch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+
+from .errors import ConfigError
+
+METRICS = ("loss", "accuracy")
+CLASSIFICATION_LOSSES = ("softmax_cross_entropy", "bce_logits", "bce")
+
+
+def resolve_metrics(metrics: Any, loss: Any) -> tuple[str, ...]:
+    """The metric names to record. None: loss, plus accuracy when `loss` is a classification loss."""
+    if metrics is None:
+        return ("loss", "accuracy") if loss.name in CLASSIFICATION_LOSSES else ("loss",)
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    names = []
+    for m in metrics:
+        if m not in METRICS:
+            raise ConfigError(f"metrics: unknown metric {m!r}; expected any of: {', '.join(METRICS)}")
+        names.append(m)
+    if "loss" not in names:
+        names.insert(0, "loss")  # the loop needs it for early stopping and the divergence guard
+    return tuple(dict.fromkeys(names))
+
+
+def correct_count(out: Any, y: Any, loss: Any) -> Any:
+    """How many rows of `out` predict their target, as a 0-d array of out's dtype.
+
+    Several outputs: the class is the argmax (softmax is monotonic, so logits give the same
+    answer as probabilities); targets are class labels (batch,) or one-hot rows. One output: the
+    prediction is positive where the loss' output activation exceeds 0.5; for a sigmoid that is
+    where the logit exceeds 0, so the sigmoid itself is never computed.
+    """
+    xp = array_api_compat.array_namespace(out, y)
+    if out.shape[1] > 1:
+        pred = xp.argmax(out, axis=1)  # (batch,)
+        labels = y if y.ndim == 1 else xp.argmax(y, axis=1)
+        hits = pred == xp.astype(labels, pred.dtype)
+    else:
+        threshold = 0.0 if getattr(loss, "output", "identity") == "sigmoid" else 0.5
+        hits = (out > threshold) == (xp.reshape(y, out.shape) > 0.5)  # (batch, 1)
+    return xp.sum(xp.astype(hits, out.dtype), dtype=out.dtype)
+
+
+def evaluate_sums(model: Any, X: Any, y: Any, loss: Any, *, batch_size: int | None = None) -> tuple[Any, Any]:
+    """(sum of per-sample losses, number correct) of `model` on (X, y) in evaluation mode.
+
+    Both are 0-d device arrays. Batches bound the memory a large validation set needs; the loss
+    of a batch is its mean, so it is weighted by the batch's size.
+    """
+    n = X.shape[0]
+    bs = n if batch_size is None else min(batch_size, n)
+    total = correct = None
+    for a in range(0, n, bs):
+        stop = min(a + bs, n)  # strict refuses slice stops past the end
+        xb, yb = X[a:stop, ...], y[a:stop, ...]
+        out, _ = model.forward(xb, training=False)
+        value, _ = loss(out, yb)
+        nb = xb.shape[0]
+        batch_loss, batch_correct = value * float(nb), correct_count(out, yb, loss)
+        total = batch_loss if total is None else total + batch_loss
+        correct = batch_correct if correct is None else correct + batch_correct
+    return total, correct
+
+
+def accuracy(outputs: Any, y: Any, *, loss: Any = None) -> float:
+    """The fraction of rows of `outputs` that predict `y` (one host transfer). loss: the loss (or
+    its name) the outputs were trained with, for its output activation; None: probabilities."""
+    from . import backend as _backend
+    from .losses import get_loss
+
+    loss = None if loss is None else get_loss(loss)
+    return float(_backend.to_numpy(correct_count(outputs, y, loss))) / outputs.shape[0]

@@ -1,0 +1,46 @@
+"""Helpers for the training-loop tests: small seeded data sets, a loss that records what it saw,
+and host copies of a model's weights."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import xpnet
+from xpnet.losses import MSE
+
+from helpers import host
+
+
+def blobs(n=40, n_features=4, n_classes=3, seed=0):
+    """Gaussian clusters: X (n, n_features) float64 and integer labels (n,)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_classes, n)
+    centres = rng.normal(scale=2.0, size=(n_classes, n_features))
+    return centres[labels] + rng.normal(size=(n, n_features)), labels
+
+
+def small_model(backend, dtype="float64", sizes=(4, 8, 3), seed=1):
+    return xpnet.mlp(list(sizes), activation="tanh", backend=backend, dtype=dtype, seed=seed)
+
+
+def weights(model):
+    """Host float64 copies of params and buffers, keyed like the model's dicts."""
+    return {k: host(v) for k, v in {**model.params, **model.buffers}.items()}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+class RecordingMSE(MSE):
+    """MSE that records the first target column of every batch it sees (sample ids when y is
+    the row index), so tests can see batch composition and order."""
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, out, y):
+        self.seen.append(host(y)[:, 0].astype(int).tolist())
+        return super().__call__(out, y)
