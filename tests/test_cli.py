@@ -174,7 +174,7 @@ def test_progress_bar_on_a_terminal():
     bar.on_train_begin(None)
     bar.on_epoch_end(0, {"loss": 0.5, "accuracy": 0.75})
     bar.on_epoch_end(1, {"loss": 0.25, "accuracy": 0.875})
-    bar.close()
+    bar.on_train_end(None)
     text = stream.getvalue()
     assert "2/2" in text and "loss 0.2500" in text and "accuracy 0.8750" in text and "\r" in text  # tqdm redraws
 

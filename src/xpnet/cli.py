@@ -93,12 +93,9 @@ def cmd_train(args) -> int:
 
     reporter = ProgressReporter(args.epochs, progress_mode(args.quiet))
     start = time.perf_counter()
-    try:
-        history = fit(model, scaler(train_ds.X), targets_for_loss(train_ds, loss_name), loss=get_loss(loss_name),
-                      optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                      validation_data=validation, patience=args.patience, callbacks=[reporter])
-    finally:
-        reporter.close()
+    history = fit(model, scaler(train_ds.X), targets_for_loss(train_ds, loss_name), loss=get_loss(loss_name),
+                  optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                  validation_data=validation, patience=args.patience, callbacks=[reporter])
     seconds = time.perf_counter() - start
 
     config = {k: v for k, v in vars(args).items() if k not in ("func", "command", "json", "quiet", "overwrite")}

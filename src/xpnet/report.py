@@ -64,7 +64,7 @@ class ProgressReporter(Callback):
             print(f"epoch {epoch + 1:>{width}}/{self.epochs}  {format_metrics(logs)}", file=self.stream, flush=True)
         return False
 
-    def close(self) -> None:
+    def on_train_end(self, trainer) -> None:  # also after an error: the terminal line is finished
         if self._bar is not None:
             self._bar.close()
             self._bar = None
