@@ -144,6 +144,30 @@ def test_regression_csv_round_trip(tmp_path):
     np.testing.assert_allclose([float(v) for v in lines[1:]], t[:5], atol=0.5 * np.std(t))
 
 
+def test_every_training_option_and_a_binary_loss(tmp_path):
+    """Dropout, batch norm, L2, clipping, momentum and early stopping in one run; the model file
+    rebuilds those layers; bce_logits gives one output and two probability columns."""
+    out = tmp_path / "bc"
+    r = run_cli("train", "--dataset", "breast-cancer", "--layers", "16,8", "--activation", "tanh", "--loss",
+                "bce_logits", "--optimizer", "momentum", "--lr", "0.05", "--momentum", "0.8", "--batch-size", "64",
+                "--epochs", "40", "--dropout", "0.1", "--batchnorm", "--l2", "1e-4", "--clip-norm", "1.0",
+                "--patience", "3", "--seed", "1", "--dtype", "float64", "--out", out, "--json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["metrics"]["val_accuracy"] >= 0.9
+    if result["stopped_early"]:  # the kept weights are the best epoch's, and so are the metrics
+        history = json.loads((out / "history.json").read_text())
+        assert result["metrics"]["val_loss"] == min(history["history"]["val_loss"])
+    ev = json.loads(run_cli("evaluate", out, "--dataset", "breast-cancer", "--json").stdout)
+    assert ev["accuracy"] >= 0.9 and np.array(ev["confusion_matrix"]).shape == (2, 2)
+    from sklearn.datasets import load_breast_cancer
+
+    np.save(tmp_path / "x.npy", load_breast_cancer().data[:10])
+    lines = run_cli("predict", out, "--input", tmp_path / "x.npy").stdout.splitlines()
+    assert lines[0] == "prediction,p_malignant,p_benign" and len(lines) == 11  # the labels by name
+    assert all(abs(float(p0) + float(p1) - 1) < 1e-5 for _, p0, p1 in (l.split(",") for l in lines[1:]))
+
+
 # --- progress and summary ------------------------------------------------------------------------
 
 

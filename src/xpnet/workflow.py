@@ -11,8 +11,16 @@ from typing import Any
 
 import numpy as np
 
+from .activations import get_activation
 from .backend import to_float, to_numpy
+from .batchnorm import BatchNorm
+from .dropout import Dropout
 from .errors import ConfigError, DataError
+from .layers import Context, Dense, Sequential
+from .losses import get_loss
+from .optim import chain, get_optimizer
+from .regularization import clip_by_global_norm
+from .regularization import l2 as l2_penalty
 
 CLASSIFICATION_LOSSES = ("softmax_cross_entropy", "bce_logits")
 REGRESSION_LOSSES = ("mse", "half_sse")
@@ -67,18 +75,9 @@ def build_network(n_in: int, hidden: list[int], n_out: int, *, activation: str =
                   backend: Any = None, dtype: str = "float32"):
     """Dense -> [BatchNorm] -> activation -> [Dropout] per hidden layer, then a linear output
     (the fused losses take logits). He initialisation for the ReLU family, Glorot otherwise."""
-    from .activations import get_activation
-    from .layers import Dense, Sequential
-
     init = "he_normal" if activation in ("relu", "leaky_relu") else "glorot_uniform"
     act = get_activation(activation)  # bad names and rates fail here, before weights are drawn
-    if batchnorm:
-        from .batchnorm import BatchNorm
-    drop = None
-    if dropout:
-        from .dropout import Dropout
-
-        drop = _named("dropout", Dropout, dropout)
+    drop = _named("dropout", Dropout, dropout) if dropout else None
     layers = []
     for a, b in zip([n_in, *hidden], hidden):
         layers.append(Dense(a, b, init=init))
@@ -95,9 +94,6 @@ def build_optimizer(name: str = "adam", *, lr: float | None = None, momentum: fl
                     l2: float = 0.0, clip_norm: float | None = None):
     """A named optimizer, after global-norm clipping and an L2 penalty on the weights (not biases):
     clipping sees the data gradient only, as torch's clip_grad_norm_ before a weight-decay step."""
-    from .optim import chain, get_optimizer
-    from .regularization import clip_by_global_norm, l2 as l2_penalty
-
     kwargs: dict[str, Any] = {}
     if lr is not None:
         kwargs["lr"] = lr
@@ -148,16 +144,11 @@ def check_width(X: np.ndarray, n_in: int, source: str) -> None:
 
 def output_activation(loss_name: str):
     """The layer that turns raw outputs into predictions for this loss (softmax for softmax CE)."""
-    from .activations import get_activation
-    from .losses import get_loss
-
     return get_activation(get_loss(loss_name).output)
 
 
 def predict_outputs(model, X, loss_name: str):
     """Predictions in the model's namespace: probabilities for classifiers, values for regressors."""
-    from .layers import Context
-
     out = model.predict(X)
     act = output_activation(loss_name)
     return act.forward({}, {}, out, Context(model.backend.xp, model.backend.device))[0]
@@ -165,9 +156,7 @@ def predict_outputs(model, X, loss_name: str):
 
 def evaluate_model(model, X_host: np.ndarray, y_host: np.ndarray, loss_name: str, task: str) -> dict:
     """Loss (and accuracy, predicted class per row) of a model on host data, computed on the
-    model's backend; one transfer of the outputs back to the host."""
-    from .losses import get_loss
-
+    model's backend; the loss and the outputs are then read on the host once each."""
     b = model.backend
     X = b.asarray(X_host, model.dtype_name)
     out = model.predict(X)
