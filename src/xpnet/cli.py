@@ -162,8 +162,8 @@ def cmd_predict(args) -> int:
 
     from .backend import get_backend, to_numpy
     from .data import load_features
-    from .errors import ConfigError
     from .checkpoint import _atomic_write  # temp file, fsync, rename: a failed write leaves no file
+    from .errors import ConfigError
     from .rundir import csv_text, load_run, prediction_table
     from .workflow import Standardizer, check_width, predict_outputs
 
@@ -260,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except XpnetError as exc:
+        print(f"xpnet: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # what no check could foresee: a full disk, a directory we may not write
         print(f"xpnet: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
