@@ -1,5 +1,6 @@
 """The command line, run as a subprocess: train -> evaluate -> predict on digits on every backend,
---json outputs, progress display, and every bad-input case (exit 2, one stderr line, no DIR)."""
+regression and every training option, --json outputs, the progress display, --overwrite.
+Bad input is in test_cli_errors.py."""
 
 from __future__ import annotations
 
@@ -9,50 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers import run_cli as _run_cli
-
-# One BLAS/OpenMP thread per subprocess: on a small shared machine torch's default of one thread
-# per core oversubscribes the CPU and a few seconds of training take a minute.
-_ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-
-
-def run_cli(*args):
-    return _run_cli(*args, env=_ONE_THREAD)
-
-DIGITS_TRAIN = ("--dataset", "digits", "--layers", "32", "--epochs", "8", "--batch-size", "32", "--seed", "0")
-
-
-def backend_args(backend) -> list[str]:
-    """--backend/--device naming the fixture's backend for a subprocess."""
-    args = ["--backend", backend.name]
-    if "device1" in str(backend.device):
-        args += ["--device", "device1"]
-    return args
-
-
-def digits_features(tmp_path, n=40):
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    np.savez(tmp_path / "digits_in.npz", X=X[:n])
-    np.savetxt(tmp_path / "digits_in.csv", X[:n], delimiter=",", header=",".join(f"x{i}" for i in range(64)),
-               comments="")
-    return y[:n]
-
-
-@pytest.fixture(scope="module")
-def numpy_run(tmp_path_factory):
-    """A digits model trained on numpy in float64, with its evaluation and predictions on numpy:
-    the reference the other backends are compared with."""
-    tmp = tmp_path_factory.mktemp("run")
-    out = tmp / "digits"
-    r = run_cli("train", *DIGITS_TRAIN, "--backend", "numpy", "--dtype", "float64", "--out", out, "--json")
-    assert r.returncode == 0, r.stderr
-    digits_features(tmp)
-    ev = run_cli("evaluate", out, "--dataset", "digits", "--backend", "numpy", "--json")
-    pred = run_cli("predict", out, "--input", tmp / "digits_in.csv", "--backend", "numpy")
-    assert ev.returncode == pred.returncode == 0, ev.stderr + pred.stderr
-    return out, json.loads(r.stdout), json.loads(ev.stdout), pred.stdout
+from cli_helpers import DIGITS_TRAIN, backend_args, digits_features, numpy_run, run_cli  # noqa: F401 (numpy_run is a fixture)
 
 
 # --- the round trip ------------------------------------------------------------------------------
@@ -220,112 +178,3 @@ def test_overwrite_replaces_a_run_directory(tmp_path):
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["curves.png", "history.csv", "history.json", "model.npz"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging directory left
-
-
-# --- bad input: exit 2, one line on stderr, no traceback, no output directory -----------------
-
-
-def assert_refused(r, *words):
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
-    for w in words:
-        assert w in r.stderr, (w, r.stderr)
-
-
-def write(tmp_path, name, text):
-    (tmp_path / name).write_text(text)
-    return tmp_path / name
-
-
-BAD_TRAIN = {
-    "missing file": (["--dataset", "{tmp}/nope.csv", "--target", "y"], ["nope.csv"]),
-    "unknown name": (["--dataset", "digitz"], ["digitz", "digits"]),
-    "unreadable npz": (["--dataset", "{tmp}/junk.npz"], ["junk.npz"]),
-    "non-numeric feature": (["--dataset", "{tmp}/text.csv", "--target", "y"], ["text.csv", "abc"]),
-    "missing target": (["--dataset", "{tmp}/good.csv", "--target", "label"], ["good.csv", "label"]),
-    "nan feature": (["--dataset", "{tmp}/nan.csv", "--target", "y"], ["nan.csv"]),
-    "lr zero": (["--dataset", "xor", "--lr", "0"], ["lr"]),
-    "lr negative": (["--dataset", "xor", "--lr", "-0.1"], ["lr"]),
-    "dropout one": (["--dataset", "xor", "--dropout", "1.0"], ["dropout"]),
-    "dropout negative": (["--dataset", "xor", "--dropout", "-0.2"], ["dropout"]),
-    "momentum": (["--dataset", "xor", "--optimizer", "sgd", "--momentum", "1.5"], ["momentum"]),
-    "momentum for adam": (["--dataset", "xor", "--momentum", "0.9"], ["momentum", "adam"]),
-    "epochs": (["--dataset", "xor", "--epochs", "0"], ["epochs"]),
-    "batch size": (["--dataset", "xor", "--batch-size", "0"], ["batch_size"]),
-    "val split": (["--dataset", "xor", "--val-split", "1.0"], ["val-split"]),
-    "patience": (["--dataset", "xor", "--patience", "-1"], ["patience"]),
-    "l2": (["--dataset", "xor", "--l2", "-1"], ["l2"]),
-    "clip norm": (["--dataset", "xor", "--clip-norm", "-1"], ["norm"]),
-    "layers": (["--dataset", "xor", "--layers", "8,x"], ["layers", "8,x"]),
-    "activation": (["--dataset", "xor", "--activation", "swish"], ["swish", "relu"]),
-    "optimizer": (["--dataset", "xor", "--optimizer", "adagrad"], ["adagrad", "adam"]),
-    "loss for task": (["--dataset", "xor", "--loss", "mse"], ["mse", "softmax_cross_entropy"]),
-    "dtype": (["--dataset", "xor", "--dtype", "float8"], ["float8"]),
-    "backend": (["--dataset", "xor", "--backend", "tensorflow"], ["tensorflow"]),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD_TRAIN), ids=list(BAD_TRAIN))
-def test_train_bad_input_exits_2_without_output(tmp_path, case):
-    write(tmp_path, "junk.npz", "this is not a zip file")
-    write(tmp_path, "text.csv", "a,b,y\n1,2,0\n3,abc,1\n")
-    write(tmp_path, "good.csv", "a,b,y\n1,2,0\n3,4,1\n")
-    write(tmp_path, "nan.csv", "a,b,y\n1,2,0\n3,nan,1\n")
-    args, words = BAD_TRAIN[case]
-    before = sorted(p.name for p in tmp_path.iterdir())
-    epochs = [] if "--epochs" in args else ["--epochs", "2"]
-    r = run_cli("train", *(a.format(tmp=tmp_path) for a in args), *epochs, "--out", tmp_path / "run")
-    assert_refused(r, *words)
-    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no DIR, no staging directory
-
-
-def _tamper(model_file, how):
-    """Rewrite model.npz: truncated, one tensor changed, or claiming a newer format."""
-    data = model_file.read_bytes()
-    if how == "truncated":
-        model_file.write_bytes(data[: len(data) // 2])
-        return
-    with np.load(model_file, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    if how == "tampered":
-        key = next(k for k in arrays if k.startswith("params/"))
-        arrays[key] = arrays[key] + 1e-3
-    else:
-        record = json.loads(arrays["__xpnet_meta__"].tobytes())
-        record["format_version"] = 99
-        arrays["__xpnet_meta__"] = np.frombuffer(json.dumps(record).encode(), dtype=np.uint8)
-    np.savez(model_file, **arrays)
-
-
-@pytest.mark.parametrize("how", ["truncated", "tampered", "newer"])
-def test_bad_checkpoint_is_refused(numpy_run, tmp_path, how):
-    import shutil
-
-    run = tmp_path / "copy"
-    shutil.copytree(numpy_run[0], run)
-    _tamper(run / "model.npz", how)
-    digits_features(tmp_path)
-    word = {"truncated": "model.npz", "tampered": "checksum", "newer": "newer"}[how]
-    assert_refused(run_cli("evaluate", run, "--dataset", "digits"), word)
-    assert_refused(run_cli("predict", run, "--input", tmp_path / "digits_in.npz", "--output", tmp_path / "p.csv"), word)
-    assert not (tmp_path / "p.csv").exists()
-
-
-def test_evaluate_and_predict_bad_input(numpy_run, tmp_path):
-    out = numpy_run[0]
-    assert_refused(run_cli("evaluate", tmp_path / "none", "--dataset", "digits"), "none")
-    assert_refused(run_cli("evaluate", tmp_path, "--dataset", "digits"), "model.npz")
-    assert_refused(run_cli("evaluate", out, "--dataset", "iris"), "iris", "4", "64")  # width
-    np.savez(tmp_path / "wide.npz", X=np.zeros((3, 5)))
-    assert_refused(run_cli("predict", out, "--input", tmp_path / "wide.npz", "--output", tmp_path / "p.npz"),
-                   "wide.npz", "5", "64")
-    rng = np.random.default_rng(0)
-    np.savez(tmp_path / "labels.npz", X=rng.random((4, 64)), y=np.array([0, 3, 12, 1]))
-    assert_refused(run_cli("evaluate", out, "--dataset", tmp_path / "labels.npz"), "labels.npz", "12")
-    bad = rng.random((2, 64))
-    bad[1, 7] = np.inf
-    np.savez(tmp_path / "inf.npz", X=bad)
-    assert_refused(run_cli("predict", out, "--input", tmp_path / "inf.npz"), "inf.npz")
-    assert_refused(run_cli("predict", out, "--input", tmp_path / "missing.csv"), "missing.csv")
-    assert_refused(run_cli("predict", out, "--input", tmp_path / "wide.npz", "--output", tmp_path / "p.txt"), "p.txt")
-    assert not any(p.name.startswith("p.") for p in tmp_path.iterdir())

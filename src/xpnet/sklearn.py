@@ -25,7 +25,8 @@ from .backend import backend_of, get_backend, to_numpy
 from .errors import XpnetError
 from .layers import Sequential
 from .train import Trainer, _map_arrays  # _map_arrays: fn applied to every array of a state tree
-from .workflow import MOMENTUM_OPTIMIZERS, build_network, build_optimizer, predict_outputs
+from .workflow import (MOMENTUM_OPTIMIZERS, build_network, build_optimizer, model_from_host, model_to_host,
+                       predict_outputs)
 
 _ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's name -> xpnet's; others are shared
 
@@ -201,28 +202,13 @@ class _XpnetMLP(BaseEstimator):
         if trainer is not None:  # ... from the loop's state, so partial_fit goes on exactly
             state["_trainer"] = {"seed": trainer.seed, "batch_size": trainer.batch_size,
                                  "state": _map_arrays(to_numpy, trainer.state_dict())}
-        model = state.get("model_")
-        if isinstance(model, Sequential):
-            state["model_"] = {"layers": model.layers, "dtype": model.dtype_name, "backend": model.backend.name,
-                               "device": str(model.backend.device),
-                               "params": {k: to_numpy(v) for k, v in model.params.items()},
-                               "buffers": {k: to_numpy(v) for k, v in model.buffers.items()}}
+        if isinstance(state.get("model_"), Sequential):
+            state["model_"] = model_to_host(state["model_"])
         return state
 
     def __setstate__(self, state):
-        snap = state.get("model_")
-        if isinstance(snap, dict):
-            try:
-                backend = get_backend(snap["backend"], device=snap["device"])
-            except Exception:  # that device (or library) is not here: its default, else NumPy
-                try:
-                    backend = get_backend(snap["backend"])
-                except XpnetError:
-                    backend = get_backend("numpy")
-            model = Sequential(snap["layers"], backend=backend, dtype=snap["dtype"])
-            model.params = {k: backend.asarray(v, snap["dtype"]) for k, v in snap["params"].items()}
-            model.buffers = {k: backend.asarray(v, snap["dtype"]) for k, v in snap["buffers"].items()}
-            state["model_"] = model
+        if isinstance(state.get("model_"), dict):
+            state["model_"] = model_from_host(state["model_"])
         trainer_state = state.pop("_trainer", None)
         super().__setstate__(state)
         if trainer_state is not None:

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from .activations import get_activation
-from .backend import to_float, to_numpy
+from .backend import get_backend, to_float, to_numpy
 from .batchnorm import BatchNorm
 from .dropout import Dropout
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, XpnetError
 from .layers import Context, Dense, Sequential
 from .losses import get_loss
 from .optim import chain, get_optimizer
@@ -133,6 +133,31 @@ class Standardizer:
     @classmethod
     def from_dict(cls, d: dict) -> "Standardizer":
         return cls(d["mean"], d["std"])
+
+
+def model_to_host(model: Sequential) -> dict:
+    """The model as plain host data (layers, NumPy arrays, backend by name), e.g. for pickling:
+    Backend objects hold modules, which do not pickle."""
+    return {"layers": model.layers, "dtype": model.dtype_name, "backend": model.backend.name,
+            "device": str(model.backend.device),
+            "params": {k: to_numpy(v) for k, v in model.params.items()},
+            "buffers": {k: to_numpy(v) for k, v in model.buffers.items()}}
+
+
+def model_from_host(snap: dict) -> Sequential:
+    """Rebuild a `model_to_host` snapshot with identical values, on its backend and device where
+    they exist here, else that backend's default device, else NumPy."""
+    try:
+        backend = get_backend(snap["backend"], device=snap["device"])
+    except Exception:  # e.g. a device named by str() that get_backend does not parse
+        try:
+            backend = get_backend(snap["backend"])
+        except XpnetError:
+            backend = get_backend("numpy")
+    model = Sequential(snap["layers"], backend=backend, dtype=snap["dtype"])
+    model.params = {k: backend.asarray(v, snap["dtype"]) for k, v in snap["params"].items()}
+    model.buffers = {k: backend.asarray(v, snap["dtype"]) for k, v in snap["buffers"].items()}
+    return model
 
 
 def check_width(X: np.ndarray, n_in: int, source: str) -> None:
