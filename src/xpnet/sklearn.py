@@ -6,10 +6,9 @@ library: NumPy (or lists, DataFrames) in -> NumPy out; torch tensors in -> torch
 the same device; CuPy in -> CuPy out. The network trains on `backend` (default: the input's own
 library), so a CuPy or CUDA-torch input trains on the GPU without a copy to the host.
 
-Checks: both estimators pass every check of `sklearn.utils.estimator_checks.check_estimator`
-(tests/test_sklearn.py, via parametrize_with_checks), so they list no expected failures. scikit-learn
-itself skips two kinds where their requirements are missing: the array-API input check unless
-SCIPY_ARRAY_API=1 (it passes with it set), and the pandas checks when pandas is not installed.
+Both pass every check of scikit-learn's `check_estimator` (tests/test_sklearn.py), so they list
+no expected failures; scikit-learn skips its array-API check unless SCIPY_ARRAY_API=1 (it passes
+then) and its pandas checks without pandas.
 """
 
 from __future__ import annotations
@@ -17,12 +16,12 @@ from __future__ import annotations
 import array_api_compat
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .backend import backend_of, get_backend, to_numpy
-from .errors import XpnetError
 from .layers import Sequential
 from .train import Trainer, _map_arrays  # _map_arrays: fn applied to every array of a state tree
 from .workflow import (MOMENTUM_OPTIMIZERS, build_network, build_optimizer, model_from_host, model_to_host,
@@ -43,15 +42,14 @@ def _host(x):
 class _XpnetMLP(BaseEstimator):
     """Shared by both estimators; subclasses set how targets become outputs and back.
 
-    hidden_layer_sizes: hidden Dense widths. activation: relu, tanh, logistic (sigmoid), identity,
-    leaky_relu. solver: sgd, momentum, nesterov, rmsprop, adam, adamw. alpha: L2 rate on the
-    weights (not biases), added to the gradient. batch_size: "auto" = min(200, samples).
-    learning_rate_init, momentum (sgd-family and rmsprop only), max_iter (epochs), shuffle.
-    random_state: seeds weights, shuffles, the validation split and dropout. tol, n_iter_no_change:
-    stop after that many epochs without a `tol` improvement of the loss (the validation loss with
-    early_stopping, which holds out validation_fraction and keeps the best weights). dropout,
-    batchnorm: after each hidden layer. backend, device: where to train (default: the input's
-    library; NumPy for host data). dtype: float32/float64 (default: the input's float type).
+    scikit-learn's meanings: hidden_layer_sizes, activation ("logistic" is sigmoid; also leaky_relu),
+    learning_rate_init, batch_size ("auto": min(200, n)), max_iter (epochs), shuffle, random_state,
+    tol and n_iter_no_change (stop after that many epochs without a tol improvement of the loss, or
+    of the validation loss with early_stopping, which holds out validation_fraction and keeps the
+    best weights), momentum (sgd family, rmsprop). solver: any xpnet optimizer name (sgd, momentum,
+    nesterov, rmsprop, adam, adamw). alpha: L2 rate added to the weights' (not biases') gradient.
+    xpnet's: dropout and batchnorm after each hidden layer; backend/device to train on (default:
+    the input's library, NumPy for host data); dtype (default: the input's float type).
     """
 
     _loss_name = "mse"
@@ -85,10 +83,8 @@ class _XpnetMLP(BaseEstimator):
     def _check_X(self, X, y=None, *, reset: bool, fitting: bool = False):
         if _on_device(X):
             xp = array_api_compat.array_namespace(X)
-            if X.ndim != 2:
-                raise ValueError(f"X: expected a 2-D array (samples, features), got shape {tuple(X.shape)}")
-            if X.shape[0] < 1 or X.shape[1] < 1:
-                raise ValueError(f"X: found array with shape {tuple(X.shape)}; at least one sample and feature is required")
+            if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+                raise ValueError(f"X: expected a 2-D array of at least 1 sample and 1 feature, got shape {tuple(X.shape)}")
             if reset:
                 self.n_features_in_ = int(X.shape[1])
             elif X.shape[1] != self.n_features_in_:
@@ -118,18 +114,17 @@ class _XpnetMLP(BaseEstimator):
         """Outputs in the namespace (and on the device) of the input X."""
         if not _on_device(X):
             return to_numpy(out)
-        if backend_of(out).name == backend_of(X).name:
-            return out
-        return backend_of(X).asarray(to_numpy(out))
+        mine, like = backend_of(out), backend_of(X)
+        return out if (mine.name, mine.device) == (like.name, like.device) else like.asarray(to_numpy(out))
 
     # --- fitting -------------------------------------------------------------------------------
 
     def _hidden(self) -> list[int]:
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if isinstance(sizes, (int, np.integer)) else list(sizes)
-        if not all(isinstance(s, (int, np.integer)) and s > 0 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes: expected positive integers, got {self.hidden_layer_sizes!r}")
-        return [int(s) for s in sizes]
+        if all(isinstance(s, (int, np.integer)) and s > 0 for s in sizes):
+            return [int(s) for s in sizes]
+        raise ValueError(f"hidden_layer_sizes: expected positive integers, got {self.hidden_layer_sizes!r}")
 
     def _seed(self) -> int:
         # random_state None: a fresh seed from NumPy's global generator, as scikit-learn does
@@ -160,11 +155,8 @@ class _XpnetMLP(BaseEstimator):
     def _train(self, X, y, epochs: int, validation_fraction: float = 0.0):
         t, dtype = self._trainer, self.model_.dtype_name
         y = self._to_model(y, dtype if self._loss_name == "mse" else None)  # class labels stay integers
-        try:
-            history = t.fit(self._to_model(X, dtype), y, epochs=t.state.epoch + epochs,
-                            validation_split=validation_fraction)
-        except XpnetError as exc:  # scikit-learn's convention: bad values are ValueErrors
-            raise ValueError(str(exc)) from exc
+        # xpnet's ConfigError/DataError/ShapeError are ValueErrors, as scikit-learn expects
+        history = t.fit(self._to_model(X, dtype), y, epochs=t.state.epoch + epochs, validation_split=validation_fraction)
         self.n_iter_ = len(history.epoch)
         self.loss_curve_ = list(history.history["loss"])
         self.history_ = history.as_dict()
@@ -173,7 +165,7 @@ class _XpnetMLP(BaseEstimator):
     def _fit(self, X, y, *, first: bool):
         X, y = self._check_X(X, y, reset=first, fitting=True)
         y_model, n_out = self._encode_targets(y, first=first)
-        if first or not hasattr(self, "model_"):
+        if first:
             self._start(X, n_out)
         return X, y_model
 
@@ -193,6 +185,10 @@ class _XpnetMLP(BaseEstimator):
         check_is_fitted(self)
         X, _ = self._check_X(X, reset=False)
         return predict_outputs(self.model_, self._to_model(X, self.model_.dtype_name), self._loss_name), X
+
+    def _host_score(self, X, y, sample_weight=None):
+        """Accuracy (classifier) or R^2 (regressor), computed on the host."""
+        return float(self._metric(_host(y), _host(self.predict(X)), sample_weight=_host(sample_weight)))
 
     # --- pickling: the model's arrays go through the host, its backend by name -----------------
 
@@ -240,8 +236,7 @@ class MLPClassifier(ClassifierMixin, _XpnetMLP):
         return np.searchsorted(self.classes_, y_host).astype(np.int64), len(self.classes_)
 
     def fit(self, X, y):
-        if hasattr(self, "classes_"):
-            del self.classes_  # a new fit learns the labels afresh
+        self.__dict__.pop("classes_", None)  # a new fit learns the labels afresh
         return super().fit(X, y)
 
     def partial_fit(self, X, y, classes=None):
@@ -263,11 +258,8 @@ class MLPClassifier(ClassifierMixin, _XpnetMLP):
             return self._like(xp.take(labels, index, axis=0), X)
         return self.classes_[to_numpy(index)]
 
-    def score(self, X, y, sample_weight=None):
-        """Mean accuracy, computed on the host (so CuPy arrays work too)."""
-        from sklearn.metrics import accuracy_score
-
-        return float(accuracy_score(_host(y), _host(self.predict(X)), sample_weight=_host(sample_weight)))
+    _metric = staticmethod(accuracy_score)
+    score = _XpnetMLP._host_score  # ClassifierMixin's would hand CuPy arrays to NumPy
 
 
 class MLPRegressor(RegressorMixin, _XpnetMLP):
@@ -301,11 +293,8 @@ class MLPRegressor(RegressorMixin, _XpnetMLP):
             out = self.model_.backend.xp.reshape(out, (-1,))
         return self._like(out, X)
 
-    def score(self, X, y, sample_weight=None):
-        """R^2, computed on the host (so CuPy arrays work too)."""
-        from sklearn.metrics import r2_score
-
-        return float(r2_score(_host(y), _host(self.predict(X)), sample_weight=_host(sample_weight)))
+    _metric = staticmethod(r2_score)
+    score = _XpnetMLP._host_score  # RegressorMixin's would hand CuPy arrays to NumPy
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
