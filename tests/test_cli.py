@@ -102,14 +102,21 @@ def test_regression_csv_round_trip(tmp_path):
     np.testing.assert_allclose([float(v) for v in lines[1:]], t[:5], atol=0.5 * np.std(t))
 
 
+def _has_torch() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
 def test_every_training_option_and_a_binary_loss(tmp_path):
-    """Dropout, batch norm, L2, clipping, momentum and early stopping in one run; the model file
-    rebuilds those layers; bce_logits gives one output and two probability columns."""
+    """Dropout, batch norm, L2, clipping, momentum, early stopping (and torch's own generator) in
+    one run; the model file rebuilds those layers; bce_logits gives one output and two columns."""
     out = tmp_path / "bc"
     r = run_cli("train", "--dataset", "breast-cancer", "--layers", "16,8", "--activation", "tanh", "--loss",
                 "bce_logits", "--optimizer", "momentum", "--lr", "0.05", "--momentum", "0.8", "--batch-size", "64",
                 "--epochs", "40", "--dropout", "0.1", "--batchnorm", "--l2", "1e-4", "--clip-norm", "1.0",
-                "--patience", "3", "--seed", "1", "--dtype", "float64", "--out", out, "--json", "--quiet")
+                "--patience", "3", "--seed", "1", "--dtype", "float64", "--out", out, "--json", "--quiet",
+                *(["--backend", "torch", "--device-rng"] if _has_torch() else []))
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["metrics"]["val_accuracy"] >= 0.9

@@ -49,6 +49,7 @@ BAD_TRAIN = {
     "loss for task": (["--dataset", "xor", "--loss", "mse"], ["mse", "softmax_cross_entropy"]),
     "dtype": (["--dataset", "xor", "--dtype", "float8"], ["float8"]),
     "backend": (["--dataset", "xor", "--backend", "tensorflow"], ["tensorflow"]),
+    "device rng": (["--dataset", "xor", "--backend", "numpy", "--device-rng"], ["device_rng", "numpy"]),
 }
 
 

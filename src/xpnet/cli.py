@@ -95,7 +95,8 @@ def cmd_train(args) -> int:
     start = time.perf_counter()
     history = fit(model, scaler(train_ds.X), targets_for_loss(train_ds, loss_name), loss=get_loss(loss_name),
                   optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                  validation_data=validation, patience=args.patience, callbacks=[reporter])
+                  validation_data=validation, patience=args.patience, callbacks=[reporter],
+                  device_rng=args.device_rng or backend.is_gpu)  # on a GPU: no host draw per step
     seconds = time.perf_counter() - start
 
     config = {k: v for k, v in vars(args).items() if k not in ("func", "command", "json", "quiet", "overwrite")}
@@ -225,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--l2", type=float, default=0.0, help="L2 penalty rate on the weights (not biases)")
     p.add_argument("--clip-norm", type=float, help="clip gradients to this global norm")
     p.add_argument("--seed", type=int, default=0, help="initial weights, shuffling, split and dropout")
+    p.add_argument("--device-rng", action="store_true", help="draw shuffles and dropout masks with the "
+                   "library's own generator (torch, cupy; always on a GPU) instead of NumPy on the host")
     p.add_argument("--dtype", default="float32", help="float32 (default) or float64")
     _add_backend_args(p)
     p.add_argument("--val-split", type=float, help="fraction held out for validation (default 0.2, "
