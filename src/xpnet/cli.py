@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from . import __version__
@@ -93,10 +94,12 @@ def cmd_train(args) -> int:
 
     reporter = ProgressReporter(args.epochs, progress_mode(args.quiet))
     start = time.perf_counter()
-    history = fit(model, scaler(train_ds.X), targets_for_loss(train_ds, loss_name), loss=get_loss(loss_name),
-                  optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                  validation_data=validation, patience=args.patience, callbacks=[reporter],
-                  device_rng=args.device_rng or backend.is_gpu)  # on a GPU: no host draw per step
+    with warnings.catch_warnings():  # overflow warnings of a diverging run: the guard reports it in one line
+        warnings.simplefilter("ignore", RuntimeWarning)
+        history = fit(model, scaler(train_ds.X), targets_for_loss(train_ds, loss_name), loss=get_loss(loss_name),
+                      optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                      validation_data=validation, patience=args.patience, callbacks=[reporter],
+                      device_rng=args.device_rng or backend.is_gpu)  # on a GPU: no host draw per step
     seconds = time.perf_counter() - start
 
     config = {k: v for k, v in vars(args).items() if k not in ("func", "command", "json", "quiet", "overwrite")}
