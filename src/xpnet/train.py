@@ -59,6 +59,7 @@ class TrainerState:
     wait: int = 0  # epochs since `best` last improved: the patience counter
     best_params: dict | None = None  # device copies, kept only when early stopping restores them
     best_buffers: dict | None = None
+    in_epoch: bool = False  # True while an epoch runs: the weights then sit between two epoch ends
 
 
 def _stream_seed(seed: int | None, stream: int) -> int | None:
@@ -115,6 +116,7 @@ class Trainer:
         self.restore_best = bool(restore_best)
         self.callbacks = as_callbacks(callbacks)
         self.check_finite = bool(check_finite)
+        self.fit_data = self.fit_args = None  # set during fit, for callbacks
         self.state = TrainerState(shuffle_rng=_backend.HostRandom(_stream_seed(seed, 1)),
                                   dropout_rng=_backend.HostRandom(_stream_seed(seed, 2)))
 
@@ -180,10 +182,14 @@ class Trainer:
             st.opt_state = self.optimizer.init(model.params)
         step = make_train_step(model, self.loss, self.optimizer)
         st.history.stopped_early = False
+        # for callbacks: a training checkpoint fingerprints the data and records the run's length
+        self.fit_data, self.fit_args = (X, y), {"epochs": epochs, "validation_split": validation_split}
         for cb in self.callbacks:
-            cb.on_train_begin(self)
+            cb.on_train_begin(self)  # may load a checkpoint (resume.py): the loop starts after it
+        # a run resumed from a checkpoint that had stopped early is over: train no further
+        first = epochs if st.history.stopped_early else st.epoch
         try:  # on_train_end also after a DivergenceError or an interrupt (a progress bar closes)
-            for epoch in range(st.epoch, epochs):
+            for epoch in range(first, epochs):
                 for cb in self.callbacks:
                     cb.on_epoch_begin(epoch)
                 logs = self._run_epoch(epoch, step, X, y, val, metrics)
@@ -197,6 +203,7 @@ class Trainer:
         finally:
             for cb in self.callbacks:
                 cb.on_train_end(self)
+            self.fit_data = None  # do not keep the data alive after fit
         return st.history
 
     def _run_epoch(self, epoch, step, X, y, val, metrics) -> dict[str, float]:
@@ -208,6 +215,7 @@ class Trainer:
         if self.check_finite:  # the last finite state, restored if this epoch diverges
             start = (self._copy(model.params), self._copy(model.buffers), st.opt_state, st.step,
                      st.shuffle_rng.get_state(), st.dropout_rng.get_state())
+        st.in_epoch = True
         if self.shuffle:
             # One host-to-device copy of the permutation, one gather per epoch; batches are slices.
             perm = b.asarray(st.shuffle_rng.permutation(n))
@@ -239,6 +247,7 @@ class Trainer:
             model.params, model.buffers, st.opt_state, st.step = start[:4]
             st.shuffle_rng.set_state(start[4])
             st.dropout_rng.set_state(start[5])
+            st.in_epoch = False  # back at the end of the previous epoch
             bad = int(host[2])
             err = DivergenceError(
                 f"training diverged at epoch {epoch}, step {st.step + bad} (batch {bad + 1} of {n_batches}): "
@@ -267,7 +276,7 @@ class Trainer:
         else:
             st.wait += 1
         st.history.append(epoch, logs)
-        st.epoch = epoch + 1
+        st.epoch, st.in_epoch = epoch + 1, False
         # Keras' rule: stop after `patience` epochs in a row without improvement (0 acts as 1).
         stop = self.patience is not None and st.wait > 0 and st.wait >= self.patience
         st.history.stopped_early = stop
