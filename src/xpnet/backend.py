@@ -57,6 +57,9 @@ class Backend:
         dt = None if dtype is None else self.dtype(dtype)
         if self.name == "cupy" and not _is_namespace(data, "cupy"):
             data = np.asarray(data)
+        if self.name == "torch" and isinstance(data, np.ndarray) and (
+                not data.flags.writeable or any(s < 0 for s in data.strides)):
+            data = np.array(data)  # torch cannot wrap negative strides, nor safely share read-only memory
         return self.xp.asarray(data, dtype=dt, device=self.device)
 
     def to_host(self, x: Any) -> np.ndarray:

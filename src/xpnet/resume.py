@@ -28,6 +28,7 @@ from . import backend as _backend
 from .callbacks import Callback, History
 from .checkpoint import _build_layers, load_arrays, save_arrays
 from .errors import CheckpointError, ConfigError, DataError
+from .hyperparams import check_int
 from .tree import dtype_name, tree_flatten, tree_unflatten
 
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -107,8 +108,7 @@ class CheckpointCallback(Callback):
 
     def __init__(self, directory: str | os.PathLike, every: int = 1, *, resume: bool = False,
                  config: dict | None = None) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ConfigError(f"every: expected an integer >= 1 (epochs between checkpoints), got {every!r}")
+        every = check_int("every", every, 1)  # epochs between checkpoints
         try:
             json.dumps(config, allow_nan=False)
         except (TypeError, ValueError) as exc:

@@ -10,12 +10,13 @@ host as one small vector per epoch.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import backend as _backend
 from .callbacks import History, as_callbacks
-from .errors import ConfigError, DivergenceError
+from .errors import ConfigError, DivergenceError, ShapeError
 from .losses import get_loss
 from .metrics import correct_count, evaluate_sums, resolve_metrics
 from .optim import apply_updates
@@ -70,9 +71,9 @@ def _stream_seed(seed: int | None, stream: int) -> int | None:
 def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> Any:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ConfigError(f"{name}: expected an integer >= {low}{' or None' if allow_none else ''}, got {value!r}")
-    return value
+    return int(value)  # NumPy integers too
 
 
 def _map_arrays(fn, tree):
@@ -105,7 +106,8 @@ class Trainer:
         self.optimizer = optimizer
         self.batch_size = _check_int("batch_size", batch_size, 1, allow_none=True)
         self.shuffle = bool(shuffle)
-        self.seed = seed
+        # checked here: HostRandom would see (and name) the derived stream seeds 3 * seed + k
+        self.seed = _check_int("seed", seed, 0, allow_none=True)
         self.metrics = metrics
         if metrics is not None:
             resolve_metrics(metrics, self.loss)  # unknown names fail here, not after loading data
@@ -178,6 +180,7 @@ class Trainer:
             Xv, yv, _ = prepare_data(model, *validation_data, self.loss, name="validation_data ")
             val = (Xv, yv)
         metrics = resolve_metrics(self.metrics, self.loss)
+        self._check_batch_rows(X.shape[0])
         if st.opt_state is None:
             st.opt_state = self.optimizer.init(model.params)
         step = make_train_step(model, self.loss, self.optimizer)
@@ -205,6 +208,18 @@ class Trainer:
                 cb.on_train_end(self)
             self.fit_data = None  # do not keep the data alive after fit
         return st.history
+
+    def _check_batch_rows(self, n: int) -> None:
+        """Batch norm estimates a variance from each training batch: refuse, before the first step,
+        a batch size whose last (or only) batch would be too small for it."""
+        need = {type(layer).__name__: layer.min_train_rows for layer in self.model.layers
+                if getattr(layer, "min_train_rows", 1) > 1}
+        bs = n if self.batch_size is None else min(self.batch_size, n)
+        smallest = n % bs or bs
+        for name, rows in need.items():
+            if smallest < rows:
+                raise ShapeError(f"batch_size: {self.batch_size} makes a training batch of {smallest} row(s) "
+                                 f"from {n} samples, and {name} needs at least {rows} rows to train; choose another")
 
     def _run_epoch(self, epoch, step, X, y, val, metrics) -> dict[str, float]:
         model, st, loss = self.model, self.state, self.loss
