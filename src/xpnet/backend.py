@@ -336,3 +336,69 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
+
+
+class DeviceRandom:
+    """Random numbers drawn by the backend's own generator, on its device (CuPy, torch).
+
+    On a GPU a host-drawn dropout mask costs a host-to-device copy every step; this generator
+    draws where the arrays live. Its numbers differ from HostRandom's (and between libraries), so
+    cross-backend comparisons use HostRandom. Same interface as HostRandom for what training uses:
+    keep_mask, permutation, get_state/set_state.
+    """
+
+    def __init__(self, backend: Backend, seed: int | None = 0) -> None:
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
+            raise ConfigError(f"seed: expected a non-negative integer or None, got {seed!r}")
+        self.backend = backend
+        if backend.name == "torch":
+            import torch
+
+            self._gen = torch.Generator(device=backend.device)
+            self._gen.manual_seed(int(seed or 0))
+        elif backend.name == "cupy":
+            import cupy
+
+            with backend.device:
+                self._gen = cupy.random.default_rng(seed)
+        else:
+            raise ConfigError(f"device_rng: backend {backend.name!r} has no device generator; "
+                              "use the host generator (device_rng=False), or cupy or torch")
+
+    def random(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        """Uniform [0, 1) numbers of `dtype`, created on the device."""
+        shape = tuple(int(s) for s in shape)
+        if self.backend.name == "torch":
+            import torch
+
+            return torch.rand(shape, generator=self._gen, device=self.backend.device, dtype=dtype)
+        with self.backend.device:
+            return self._gen.random(shape, dtype=dtype)
+
+    def keep_mask(self, shape: tuple[int, ...], keep_prob: float, *, xp: Any, device: Any, dtype: Any) -> Any:
+        if isinstance(keep_prob, bool) or not isinstance(keep_prob, (int, float)) or not 0 < keep_prob <= 1:
+            raise ConfigError(f"keep_prob: expected a number in (0, 1], got {keep_prob!r}")
+        return xp.astype(self.random(shape, dtype) < keep_prob, dtype)
+
+    def permutation(self, n: int) -> Any:
+        if self.backend.name == "torch":
+            import torch
+
+            return torch.randperm(int(n), generator=self._gen, device=self.backend.device)
+        with self.backend.device:
+            return self._gen.permutation(int(n))
+
+    def get_state(self) -> dict:
+        if self.backend.name == "torch":
+            return {"kind": "torch", "state": self._gen.get_state().tolist()}
+        # CuPy's generators expose no portable state: an exact resume needs the host generator
+        return {"kind": "cupy-unsaved"}
+
+    def set_state(self, state: dict) -> None:
+        if state.get("kind") == "torch" and self.backend.name == "torch":
+            import torch
+
+            self._gen.set_state(torch.tensor(state["state"], dtype=torch.uint8))
+        else:
+            raise ConfigError(f"random state: cannot restore {state.get('kind')!r} into a {self.backend.name} "
+                              "device generator; train with device_rng=False for exact resume")
