@@ -29,13 +29,14 @@ EPOCHS = 6
 OPTIMIZER = {"name": "adam", "lr": 0.01}
 
 
-def make_run(backend="numpy", dtype="float64", *, seed=1, callbacks=(), batch_size=8, optimizer=OPTIMIZER):
+def make_run(backend="numpy", dtype="float64", *, seed=1, callbacks=(), batch_size=8, optimizer=OPTIMIZER,
+             device_rng=False):
     """Mini-batches, dropout, batch norm and Adam: every random stream and optimizer state in play."""
     layers = [xpnet.Dense(4, 16, bias=False), xpnet.BatchNorm(16), xpnet.ReLU(), xpnet.Dropout(0.25),
               xpnet.Dense(16, 3)]
     model = xpnet.Sequential(layers, seed=seed, backend=backend, dtype=dtype)
     return xpnet.Trainer(model, optimizer=xpnet.get_optimizer(**optimizer), batch_size=batch_size, seed=5,
-                         patience=50, callbacks=list(callbacks))
+                         patience=50, callbacks=list(callbacks), device_rng=device_rng)
 
 
 def fit(trainer, X, y, epochs=EPOCHS):
@@ -169,6 +170,28 @@ def test_interrupted_and_resumed_equals_uninterrupted_on_every_backend(backend, 
     straight = make_run(backend)
     fit(straight, X, y)
     assert_same_run(resumed, straight)
+
+
+def test_resume_with_the_device_generator(backend, tmp_path):
+    """device_rng draws shuffles and masks with torch's (or CuPy's) own generator: its state is
+    saved too (torch), or checkpointing is refused up front (CuPy, whose state cannot be read)."""
+    X, y = blobs(n=60)
+    if backend.name not in ("torch", "cupy"):
+        pytest.skip("no device generator on this backend")
+    run = lambda **kw: make_run(backend, device_rng=True, **kw)  # noqa: E731
+    if backend.name == "cupy":
+        with pytest.raises(ConfigError, match="device_rng"):
+            fit(run(callbacks=[CheckpointCallback(tmp_path)]), X, y)
+        return
+    with pytest.raises(KeyboardInterrupt):
+        fit(run(callbacks=[CheckpointCallback(tmp_path), Interrupt(epoch=2, batch=1)]), X, y)
+    resumed = run(seed=7, callbacks=[CheckpointCallback(tmp_path, resume=True)])
+    fit(resumed, X, y)
+    straight = run()
+    fit(straight, X, y)
+    assert_same_run(resumed, straight)
+    with pytest.raises(CheckpointError, match="device_rng differs"):
+        fit(make_run(backend, callbacks=[CheckpointCallback(tmp_path, resume=True)]), X, y)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -59,7 +59,7 @@ def trainer_settings(trainer) -> dict:
             "seed": None if trainer.seed is None else int(trainer.seed),
             "metrics": None if metrics is None else ([metrics] if isinstance(metrics, str) else list(metrics)),
             "patience": trainer.patience, "min_delta": trainer.min_delta, "restore_best": trainer.restore_best,
-            "check_finite": trainer.check_finite}
+            "check_finite": trainer.check_finite, "device_rng": getattr(trainer, "device_rng", False)}
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -117,6 +117,9 @@ class CheckpointCallback(Callback):
         self.trainer = self.saved_epoch = self.open_epoch = None
 
     def on_train_begin(self, trainer) -> None:
+        if "unsaved" in trainer.state.shuffle_rng.get_state().get("kind", ""):
+            raise ConfigError(f"device_rng: {trainer.model.backend.name}'s device generator cannot save its state, "
+                              "so a checkpoint could not resume exactly; train with device_rng=False")
         self.trainer, self.saved_epoch, self.open_epoch = trainer, None, None
         if self.resume:
             self.resume = False  # a later fit with this callback goes on from the live state
