@@ -1,0 +1,55 @@
+"""Shared by the command-line tests: the subprocess runner, the fixture's backend as options, a
+digits features file, and a reference digits model trained on numpy."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import run_cli as _run_cli
+
+# One BLAS/OpenMP thread per subprocess: on a small shared machine torch's default of one thread
+# per core oversubscribes the CPU and a few seconds of training take a minute.
+_ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+DIGITS_TRAIN = ("--dataset", "digits", "--layers", "32", "--epochs", "8", "--batch-size", "32", "--seed", "0")
+
+
+def run_cli(*args):
+    return _run_cli(*args, env=_ONE_THREAD)
+
+
+def backend_args(backend) -> list[str]:
+    """--backend/--device naming the fixture's backend for a subprocess."""
+    args = ["--backend", backend.name]
+    if "device1" in str(backend.device):
+        args += ["--device", "device1"]
+    return args
+
+
+def digits_features(tmp_path, n=40):
+    """digits_in.npz and digits_in.csv (with a header) holding the first n digits; their labels."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    np.savez(tmp_path / "digits_in.npz", X=X[:n])
+    np.savetxt(tmp_path / "digits_in.csv", X[:n], delimiter=",", header=",".join(f"x{i}" for i in range(64)),
+               comments="")
+    return y[:n]
+
+
+@pytest.fixture(scope="module")
+def numpy_run(tmp_path_factory):
+    """A digits model trained on numpy in float64, with its evaluation and predictions on numpy:
+    the reference the other backends are compared with."""
+    tmp = tmp_path_factory.mktemp("run")
+    out = tmp / "digits"
+    r = run_cli("train", *DIGITS_TRAIN, "--backend", "numpy", "--dtype", "float64", "--out", out, "--json")
+    assert r.returncode == 0, r.stderr
+    digits_features(tmp)
+    ev = run_cli("evaluate", out, "--dataset", "digits", "--backend", "numpy", "--json")
+    pred = run_cli("predict", out, "--input", tmp / "digits_in.csv", "--backend", "numpy")
+    assert ev.returncode == pred.returncode == 0, ev.stderr + pred.stderr
+    return out, json.loads(r.stdout), json.loads(ev.stdout), pred.stdout

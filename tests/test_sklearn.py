@@ -1,0 +1,124 @@
+"""The scikit-learn estimators: scikit-learn's own estimator checks, Pipeline + GridSearchCV, and
+arrays that keep their library (torch in -> torch out; every backend of the fixture)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn.datasets import load_iris, make_regression  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from xpnet import to_numpy  # noqa: E402
+from xpnet.backend import backend_of  # noqa: E402
+from xpnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+
+@parametrize_with_checks([MLPClassifier(random_state=0), MLPRegressor(random_state=0)])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def test_pipeline_and_grid_search():
+    X, y = load_iris(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=150, random_state=0))
+    grid = GridSearchCV(pipe, {"mlpclassifier__hidden_layer_sizes": [(4,), (32,)],
+                               "mlpclassifier__learning_rate_init": [1e-2]}, cv=3)
+    grid.fit(X, y)
+    assert grid.best_params_["mlpclassifier__hidden_layer_sizes"] in [(4,), (32,)]
+    assert grid.best_score_ >= 0.9
+    assert grid.score(X, y) >= 0.9
+    assert grid.predict(X).dtype == y.dtype  # labels come back as the labels given
+
+
+def test_classifier_learns_and_keeps_labels():
+    X, y = iris()
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=200, random_state=0).fit(X, names)
+    assert list(clf.classes_) == ["setosa", "versicolor", "virginica"]
+    assert clf.score(X, names) >= 0.95 and clf.n_iter_ <= 200 and len(clf.loss_curve_) == clf.n_iter_
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert (clf.classes_[proba.argmax(axis=1)] == clf.predict(X)).all()
+
+
+def test_partial_fit_continues_training():
+    X, y = iris()
+    clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, random_state=0)
+    with pytest.raises(ValueError, match="classes"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    first = clf.loss_curve_[-1]
+    for _ in range(30):
+        clf.partial_fit(X, y)
+    assert clf.n_iter_ == 31 and clf.loss_curve_[-1] < 0.5 * first
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    again.partial_fit(X, y)  # an unpickled estimator trains on exactly where it stopped
+    clf.partial_fit(X, y)
+    assert again.n_iter_ == clf.n_iter_ == 32
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+
+
+def test_early_stopping_holds_out_validation():
+    X, y = make_regression(n_samples=300, n_features=5, noise=1.0, random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=500, early_stopping=True,
+                       n_iter_no_change=5, random_state=0).fit(X, y / 100)
+    assert reg.n_iter_ < 500 and "val_loss" in reg.history_["history"]
+    assert reg.score(X, y / 100) > 0.8
+
+
+def _namespace_name(a):
+    return type(a).__module__.split(".")[0]
+
+
+def test_arrays_keep_their_library(backend):
+    """torch in -> torch out (CuPy and array-api-strict the same way), on the input's device."""
+    X, y = iris()
+    Xb, yb = backend.asarray(X, "float64"), backend.asarray(y)
+    clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=100, random_state=0).fit(Xb, yb)
+    assert clf.model_.backend.name == backend.name  # trained where the data lives
+    pred, proba = clf.predict(Xb), clf.predict_proba(Xb)
+    for out in (pred, proba):
+        assert _namespace_name(out) == _namespace_name(Xb) and backend_of(out).device == backend.device
+    assert np.mean(to_numpy(pred) == y) >= 0.9
+    # the same estimator on NumPy input answers in NumPy, with the same numbers
+    np.testing.assert_allclose(clf.predict_proba(X), to_numpy(proba), rtol=1e-12)
+    assert clf.score(Xb, yb) == pytest.approx(np.mean(to_numpy(pred) == y))
+
+    Xr, yr = make_regression(n_samples=80, n_features=3, noise=0.1, random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(
+        backend.asarray(Xr, "float32"), backend.asarray(yr / 100, "float32"))
+    out = reg.predict(backend.asarray(Xr, "float32"))
+    assert _namespace_name(out) == _namespace_name(backend.asarray(Xr)) and tuple(out.shape) == (80,)
+    assert reg.model_.dtype_name == "float32"  # float32 data trains a float32 network
+
+
+def test_numpy_trained_model_answers_torch_input_in_torch():
+    torch = pytest.importorskip("torch")
+    X, y = iris()
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0).fit(X, y)
+    assert clf.model_.backend.name == "numpy"
+    out = clf.predict_proba(torch.asarray(X))
+    assert isinstance(out, torch.Tensor)
+    np.testing.assert_allclose(out.numpy(), clf.predict_proba(X), rtol=1e-12)
+
+
+def test_same_seed_same_model_on_every_backend(backend):
+    X, y = iris()
+    ref = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=3).fit(X, y).predict_proba(X)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=3)
+    got = clf.fit(backend.asarray(X, "float64"), backend.asarray(y)).predict_proba(backend.asarray(X, "float64"))
+    np.testing.assert_allclose(to_numpy(got), ref, rtol=1e-10)  # float64: RTOL of conftest
