@@ -362,3 +362,62 @@ def test_pickles_are_never_unpickled(tmp_path):
     _rewrite(path, lambda a, r: a.__setitem__("params/0.W", np.array([_Payload(marker)], dtype=object)))
     _refused(tmp_path, r"object \(pickled\) array")
     assert not marker.exists()
+
+
+# --- the command line: xpnet train --checkpoint-every N, killed, then --resume DIR -------------
+
+CLI_RUN = ("train", "--dataset", "digits", "--layers", "32", "--epochs", "12", "--batch-size", "4",
+           "--dropout", "0.2", "--optimizer", "adam", "--dtype", "float64", "--backend", "numpy", "--quiet")
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def _model_file(directory):
+    from xpnet.checkpoint import load_arrays
+
+    return load_arrays(directory / "model.npz")[0]
+
+
+def test_cli_killed_mid_run_resumes_to_the_uninterrupted_model(tmp_path):
+    from helpers import run_cli
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "xpnet", *CLI_RUN, "--checkpoint-every", "1", "--out", str(killed)],
+                            env=dict(os.environ, PYTHONPATH=str(SRC), **ONE_THREAD),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (killed / "checkpoint.npz").exists():  # an epoch is ~0.2 s: the kill lands mid-run
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.02)
+        time.sleep(0.25)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    assert not (killed / "model.npz").exists()  # it died before the end
+    assert read_checkpoint(killed)[1]["epoch"] < 12
+
+    r = run_cli(*CLI_RUN, "--resume", killed, env=ONE_THREAD)
+    assert r.returncode == 0, r.stderr
+    straight = tmp_path / "straight"
+    r = run_cli(*CLI_RUN, "--out", straight, env=ONE_THREAD)
+    assert r.returncode == 0, r.stderr
+    a, b = _model_file(killed), _model_file(straight)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert (killed / "history.json").read_text() == (straight / "history.json").read_text()
+    assert {p.name for p in killed.iterdir()} == {p.name for p in straight.iterdir()} | {"checkpoint.npz"}
+
+
+def test_cli_resume_refuses_another_command_line(tmp_path):
+    from helpers import run_cli
+
+    run = ("train", "--dataset", "xor", "--epochs", "3", "--backend", "numpy", "--quiet")
+    assert run_cli(*run, "--checkpoint-every", "2", "--out", tmp_path / "r").returncode == 0
+    r = run_cli(*run, "--lr", "0.5", "--resume", tmp_path / "r")
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"xpnet: error: --lr: 0.5 is not the interrupted run's None; repeat its command line with --resume {tmp_path / 'r'}"]
+    r = run_cli(*run, "--resume", tmp_path / "nothing")
+    assert r.returncode == 2 and "no such directory" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli(*run, "--checkpoint-every", "0", "--out", tmp_path / "z")
+    assert r.returncode == 2 and "--checkpoint-every" in r.stderr and not (tmp_path / "z").exists()

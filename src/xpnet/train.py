@@ -272,6 +272,7 @@ class Trainer:
                 f"the loss or a gradient is not finite; weights restored to the start of epoch {epoch} "
                 f"(lower the learning rate, or pass check_finite=False to train on)")
             err.epoch, err.step, err.batch = epoch, st.step + bad, bad
+            err.history = st.history  # the epochs before it, for whoever saves the last finite model
             raise err
         logs = {"loss": float(host[0]) / n}
         if "accuracy" in metrics:
