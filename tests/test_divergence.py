@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import backend as xb
 from xpnet.losses import MSE
 from xpnet.resume import CheckpointCallback, read_checkpoint
 
 from helpers import host, run_cli
-from train_helpers import assert_same_weights, weights
+from train_helpers import assert_same_weights, count_host_transfers, weights
 
 N, BATCH = 40, 4  # 10 steps per epoch
 
@@ -98,20 +97,7 @@ def test_the_last_finite_state_is_saved_by_a_training_checkpoint(tmp_path):
 def test_the_guard_adds_no_device_to_host_transfer(backend, monkeypatch):
     """The same diverging run with the guard on and off reads the device equally often: the
     guard's flag rides in the epoch's one transfer (on strict every way to the host is counted)."""
-    calls = []
-
-    def count(owner, name):
-        real = getattr(owner, name)
-        monkeypatch.setattr(owner, name, lambda *a, _real=real: calls.append(name) or _real(*a))
-
-    count(xb, "to_numpy")
-    count(xb, "to_float")
-    if backend.name == "array_api_strict":
-        from array_api_strict._array_object import Array
-
-        for name in ("__bool__", "__float__", "__int__", "__index__", "__dlpack__", "__array__"):
-            if hasattr(Array, name):
-                count(Array, name)
+    calls = count_host_transfers(monkeypatch, backend)
 
     def transfers(check_finite, epochs):
         calls.clear()

@@ -212,3 +212,49 @@ def test_building_a_model_succeeds_or_raises_config_error(sizes, activation):
         return
     assert len(sizes) >= 2 and all(int(s) >= 1 for s in sizes)
     assert model.n_in == sizes[0] and model.n_out == sizes[-1]
+
+
+# --- what the fuzzing found, each pinned down -------------------------------------------------
+
+
+def test_numpy_integers_are_integers():
+    model = xpnet.mlp([3, np.int64(4), np.int32(2)], backend="numpy", dtype="float64")
+    assert model.architecture()[0]["n_out"] == 4 and type(model.architecture()[0]["n_out"]) is int
+    h = xpnet.fit(model, np.ones((6, 3)), np.arange(6) % 2, epochs=np.int64(2), batch_size=np.int16(4),
+                  patience=np.uint8(3), seed=np.int64(1))
+    assert len(h.epoch) == 2
+
+
+def test_a_bad_seed_is_named_as_given():
+    for seed in (-1, 1.5, "3", True):
+        with pytest.raises(ConfigError, match=f"^seed: expected an integer >= 0 or None, got {seed!r}$"):
+            xpnet.Trainer(xpnet.mlp([3, 2], backend="numpy"), seed=seed)
+
+
+def test_unusual_numpy_input_trains_like_its_plain_copy(backend):
+    """Negative strides and read-only memory (torch could not wrap them), float16 (strict has no
+    float16) and longdouble (no library but NumPy has it) train as a plain float64 copy does."""
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    y = np.arange(8) % 2
+    readonly = X.copy()
+    readonly.flags.writeable = False
+    variants = [np.ascontiguousarray(X[::-1])[::-1], readonly, X.astype(np.float16), X.astype(np.longdouble)]
+    plain = [X, X, X.astype(np.float16).astype(np.float64), X]
+    for given_X, plain_X in zip(variants, plain):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # torch's "non-writable array" warning included
+            runs = [xpnet.mlp([3, 4, 2], backend=backend, dtype="float32", seed=1) for _ in range(2)]
+            for model, data in zip(runs, (given_X, plain_X)):
+                xpnet.fit(model, data, y, epochs=2, batch_size=3, optimizer=xpnet.sgd(0.1))
+        for k in runs[0].params:
+            np.testing.assert_array_equal(host(runs[0].params[k]), host(runs[1].params[k]), err_msg=k)
+
+
+def test_a_one_row_batch_for_batch_norm_is_refused_before_any_step(backend):
+    model = xpnet.Sequential([xpnet.Dense(3, 4), xpnet.BatchNorm(4), xpnet.Dense(4, 2)], backend=backend)
+    before = {k: host(v) for k, v in model.params.items()}
+    with pytest.raises(xpnet.ShapeError, match="batch_size: 4 makes a training batch of 1 row.*BatchNorm needs at least 2"):
+        xpnet.fit(model, np.ones((9, 3)), np.arange(9) % 2, batch_size=4, epochs=1)
+    for k, v in before.items():
+        np.testing.assert_array_equal(host(model.params[k]), v)  # nothing was trained
+    xpnet.fit(model, np.ones((10, 3)), np.arange(10) % 2, batch_size=4, epochs=1)  # 4 + 4 + 2 rows: fine

@@ -1,7 +1,6 @@
 """Training checkpoints and exact resume: a run killed at any moment (SIGKILL mid-epoch, or in the
-middle of writing a checkpoint) and resumed ends with the same bits as an uninterrupted run; every
-setting that would change the numbers is checked when resuming; bad checkpoint files are refused
-with one-line CheckpointErrors and never run code."""
+middle of writing a checkpoint; the library or `xpnet train`) and resumed ends with the same bits as
+an uninterrupted run, on every backend. What is refused is in test_resume_refusals.py."""
 
 from __future__ import annotations
 
@@ -17,11 +16,10 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.errors import CheckpointError, ConfigError, DataError
+from xpnet.errors import CheckpointError, ConfigError
 from xpnet.resume import CheckpointCallback, read_checkpoint, restore_checkpoint, resume_training
 
 from helpers import SRC, host
-from test_checkpoint import _rewrite
 from train_helpers import assert_same_weights, blobs, weights
 
 TESTS = Path(__file__).resolve().parent
@@ -55,36 +53,30 @@ def assert_same_run(a, b):
         assert sa[k] == sb[k], k
 
 
-class Interrupt(xpnet.Callback):
-    """Raises KeyboardInterrupt in batch `batch` of epoch `epoch` (an in-process crash)."""
+class AtBatch(xpnet.Callback):
+    """Calls `action()` after batch `batch` of epoch `epoch`."""
 
-    def __init__(self, epoch, batch):
-        self.epoch, self.batch, self.current = epoch, batch, None
+    def __init__(self, epoch, batch, action):
+        self.epoch, self.batch, self.action, self.current = epoch, batch, action, None
 
     def on_epoch_begin(self, epoch):
         self.current = epoch
 
     def on_batch_end(self, step, n_batches):
         if (self.current, step) == (self.epoch, self.batch):
-            raise KeyboardInterrupt
+            self.action()
+
+
+def _raise_interrupt():
+    raise KeyboardInterrupt
+
+
+def interrupt_at(epoch, batch):
+    """An in-process crash mid-epoch."""
+    return AtBatch(epoch, batch, _raise_interrupt)
 
 
 # --- a real crash: SIGKILL in a subprocess ----------------------------------------------------
-
-
-class Pause(xpnet.Callback):
-    """In the child: announce being mid-epoch (after a checkpoint exists), then wait to be killed."""
-
-    def __init__(self, epoch, batch):
-        self.epoch, self.batch, self.current = epoch, batch, None
-
-    def on_epoch_begin(self, epoch):
-        self.current = epoch
-
-    def on_batch_end(self, step, n_batches):
-        if (self.current, step) == (self.epoch, self.batch):
-            print(f"PAUSED {self.current} {step} of {n_batches}", flush=True)
-            time.sleep(120)
 
 
 def child(directory, mode):
@@ -92,7 +84,11 @@ def child(directory, mode):
     X, y = blobs(n=200, n_features=4)
     callbacks = [CheckpointCallback(directory, every=1, config={"optimizer": OPTIMIZER})]
     if mode == "pause":
-        callbacks.append(Pause(epoch=3, batch=7))
+        def pause():  # announce being mid-epoch (a checkpoint exists), then wait to be killed
+            print("PAUSED 3 7", flush=True)
+            time.sleep(120)
+
+        callbacks.append(AtBatch(3, 7, pause))
     else:  # die inside the 4th checkpoint write: temp file written and synced, not yet renamed
         real, count = os.fsync, [0]
 
@@ -115,17 +111,12 @@ def _start_child(directory, mode):
                             env=dict(os.environ, OMP_NUM_THREADS="1"))
 
 
-def _uninterrupted():
-    X, y = blobs(n=200, n_features=4)
-    return fit(make_run(), X, y), X, y
-
-
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
     proc = _start_child(tmp_path, "pause")
     try:
         line = proc.stdout.readline()  # blocks until the child is paused mid-epoch (or dies)
-        assert line.startswith("PAUSED 3 7 of 20"), (line, proc.stderr.read() if proc.poll() is not None else "")
+        assert line.startswith("PAUSED 3 7"), (line, proc.stderr.read() if proc.poll() is not None else "")
         _, meta = read_checkpoint(tmp_path)
         assert meta["epoch"] == 3  # the end of epoch 2 is on disk; epoch 3 is half done
     finally:
@@ -161,7 +152,7 @@ def test_sigkill_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path):
 @pytest.mark.parametrize("every", [1, 2])
 def test_interrupted_and_resumed_equals_uninterrupted_on_every_backend(backend, tmp_path, every):
     X, y = blobs(n=60)
-    interrupted = make_run(backend, callbacks=[CheckpointCallback(tmp_path, every), Interrupt(epoch=3, batch=2)])
+    interrupted = make_run(backend, callbacks=[CheckpointCallback(tmp_path, every), interrupt_at(epoch=3, batch=2)])
     with pytest.raises(KeyboardInterrupt):
         fit(interrupted, X, y)
     assert read_checkpoint(tmp_path)[1]["epoch"] == (3 if every == 1 else 2)  # epoch 3 never got saved
@@ -184,7 +175,7 @@ def test_resume_with_the_device_generator(backend, tmp_path):
             fit(run(callbacks=[CheckpointCallback(tmp_path)]), X, y)
         return
     with pytest.raises(KeyboardInterrupt):
-        fit(run(callbacks=[CheckpointCallback(tmp_path), Interrupt(epoch=2, batch=1)]), X, y)
+        fit(run(callbacks=[CheckpointCallback(tmp_path), interrupt_at(epoch=2, batch=1)]), X, y)
     resumed = run(seed=7, callbacks=[CheckpointCallback(tmp_path, resume=True)])
     fit(resumed, X, y)
     straight = run()
@@ -221,147 +212,6 @@ def test_a_finished_or_early_stopped_run_resumes_to_the_same_end(tmp_path):
     later = xpnet.Trainer(xpnet.mlp([4, 8, 3], backend="numpy", dtype="float64"), **stop,
                           callbacks=[CheckpointCallback(tmp_path / "s", resume=True)]).fit(X, y, epochs=20)
     assert later.as_dict() == early.as_dict()  # over: no further epochs
-
-
-# --- resuming something else is refused ------------------------------------------------------
-
-
-def _saved_run(tmp_path):
-    X, y = blobs(n=60)
-    fit(make_run(callbacks=[CheckpointCallback(tmp_path, config={"optimizer": OPTIMIZER})]), X, y, epochs=2)
-    return X, y
-
-
-@pytest.mark.parametrize("change, match", [
-    (dict(batch_size=16), "batch_size differs.*checkpoint 8, now 16"),
-    (dict(dtype="float32"), "dtype differs"),
-    (dict(optimizer={"name": "sgd", "lr": 0.1}), "structure does not match"),
-])
-def test_resuming_with_other_settings_is_refused(tmp_path, change, match):
-    X, y = _saved_run(tmp_path)
-    trainer = make_run(callbacks=[CheckpointCallback(tmp_path, resume=True)], **change)
-    with pytest.raises(CheckpointError, match=match) as info:
-        fit(trainer, X, y)
-    assert "\n" not in str(info.value) and "checkpoint.npz" in str(info.value)
-
-
-def test_resuming_on_other_data_or_another_model_is_refused(tmp_path):
-    X, y = _saved_run(tmp_path)
-    with pytest.raises(DataError, match="not the training data"):
-        fit(make_run(callbacks=[CheckpointCallback(tmp_path, resume=True)]), X[::-1], y[::-1])
-    other = xpnet.Trainer(xpnet.mlp([4, 16, 3], backend="numpy", dtype="float64"), batch_size=8, seed=5, patience=50,
-                          callbacks=[CheckpointCallback(tmp_path, resume=True)])
-    with pytest.raises(CheckpointError, match="architecture differs"):
-        other.fit(X, y, epochs=EPOCHS, validation_split=0.2)
-    with pytest.raises(CheckpointError, match="no such directory"):
-        fit(make_run(callbacks=[CheckpointCallback(tmp_path / "absent", resume=True)]), X, y)
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(CheckpointError, match="file not found"):
-        fit(make_run(callbacks=[CheckpointCallback(tmp_path / "empty", resume=True)]), X, y)
-
-
-def test_resume_training_needs_an_optimizer_from_the_file_or_the_caller(tmp_path):
-    X, y = blobs(n=60)
-    with pytest.raises(KeyboardInterrupt):
-        fit(make_run(callbacks=[CheckpointCallback(tmp_path), Interrupt(epoch=2, batch=0)]), X, y)
-    with pytest.raises(ConfigError, match="optimizer"):
-        resume_training(tmp_path, X, y)
-    trainer = resume_training(tmp_path, X, y, optimizer=xpnet.adam(0.01))
-    straight = make_run()
-    fit(straight, X, y)
-    assert_same_run(trainer, straight)
-
-
-def test_callback_arguments_are_checked_when_built(tmp_path):
-    for every in (0, -1, 1.5, True, None):
-        with pytest.raises(ConfigError, match="every: expected an integer >= 1"):
-            CheckpointCallback(tmp_path, every=every)
-    with pytest.raises(ConfigError, match="config: must be JSON-serialisable"):
-        CheckpointCallback(tmp_path, config={"f": object()})
-
-
-# --- bad files ------------------------------------------------------------------------------
-
-
-def _refused(directory, match):
-    with pytest.raises(CheckpointError, match=match) as info:
-        restore_checkpoint(make_run(), directory)
-    assert "\n" not in str(info.value) and "checkpoint.npz" in str(info.value)
-
-
-@pytest.mark.parametrize("edit, match", [
-    (lambda a, r: r.__setitem__("format_version", 99), "newer"),
-    (lambda a, r: r["meta"].__setitem__("kind", "model"), "not a training checkpoint"),
-    (lambda a, r: r["meta"].__setitem__("epoch", "three"), "malformed training record"),
-    (lambda a, r: r["meta"].pop("shuffle_rng"), "malformed training record"),
-    (lambda a, r: r["meta"].__setitem__("dropout_rng", {"kind": "pcg64", "state": 5}), "malformed"),
-    (lambda a, r: r["meta"]["opt_spec"].__setitem__("type", "list"), "structure does not match"),
-    (lambda a, r: r["meta"].__setitem__("history_epochs", None), "malformed training record"),
-])
-def test_a_crafted_record_is_refused(tmp_path, edit, match):
-    _saved_run(tmp_path)
-    _rewrite(tmp_path / "checkpoint.npz", edit)
-    _refused(tmp_path, match)
-
-
-@pytest.mark.parametrize("edit, match", [
-    (lambda a: a.__setitem__("params/0.W", a["params/0.W"].reshape(16, 4)), r"shape \(16, 4\)"),
-    (lambda a: a.__setitem__("buffers/1.running_var", a["buffers/1.running_var"].astype(np.float32)), "dtype"),
-    (lambda a: a.pop("opt/0/mu/4.b"), "missing"),
-    (lambda a: a.pop("best_buffers/1.running_mean"), "best_buffers tensors"),
-    (lambda a: a.__setitem__("params/9.W", np.ones(2)), "params tensors"),
-])
-def test_self_consistent_files_that_do_not_fit_the_model_are_refused(tmp_path, edit, match):
-    _saved_run(tmp_path)
-    _rewrite(tmp_path / "checkpoint.npz", lambda a, r: edit(a), rehash=True)
-    _refused(tmp_path, match)
-
-
-def test_truncated_or_bit_flipped_files_never_load_other_values(tmp_path):
-    _saved_run(tmp_path)
-    path = tmp_path / "checkpoint.npz"
-    data = path.read_bytes()
-    good = make_run()
-    restore_checkpoint(good, tmp_path)
-    rng = np.random.default_rng(0)
-    cases = [data[:n] for n in rng.integers(0, len(data), 15)]
-    for i in rng.integers(0, len(data), 60):
-        bad = bytearray(data)
-        bad[i] ^= 1 << int(rng.integers(8))
-        cases.append(bytes(bad))
-    refused = 0
-    for case in cases:
-        path.write_bytes(case)
-        trainer = make_run(seed=9)
-        try:
-            restore_checkpoint(trainer, tmp_path)
-        except CheckpointError as exc:
-            assert "\n" not in str(exc)
-            refused += 1
-            continue
-        assert_same_run(trainer, good)  # a flip in a zip timestamp changes nothing
-    assert refused >= 60
-
-
-class _Payload:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
-
-
-def test_pickles_are_never_unpickled(tmp_path):
-    import pickle
-
-    marker = tmp_path / "pwned"
-    path = tmp_path / "checkpoint.npz"
-    path.write_bytes(pickle.dumps(_Payload(marker)))  # np.load would unpickle this with allow_pickle
-    _refused(tmp_path, r"not an .npz \(zip\) archive")
-    _saved_run(tmp_path)
-    _rewrite(path, lambda a, r: a.__setitem__("params/0.W", np.array([_Payload(marker)], dtype=object)))
-    _refused(tmp_path, r"object \(pickled\) array")
-    assert not marker.exists()
 
 
 # --- the command line: xpnet train --checkpoint-every N, killed, then --resume DIR -------------
@@ -407,17 +257,3 @@ def test_cli_killed_mid_run_resumes_to_the_uninterrupted_model(tmp_path):
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert (killed / "history.json").read_text() == (straight / "history.json").read_text()
     assert {p.name for p in killed.iterdir()} == {p.name for p in straight.iterdir()} | {"checkpoint.npz"}
-
-
-def test_cli_resume_refuses_another_command_line(tmp_path):
-    from helpers import run_cli
-
-    run = ("train", "--dataset", "xor", "--epochs", "3", "--backend", "numpy", "--quiet")
-    assert run_cli(*run, "--checkpoint-every", "2", "--out", tmp_path / "r").returncode == 0
-    r = run_cli(*run, "--lr", "0.5", "--resume", tmp_path / "r")
-    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
-        f"xpnet: error: --lr: 0.5 is not the interrupted run's None; repeat its command line with --resume {tmp_path / 'r'}"]
-    r = run_cli(*run, "--resume", tmp_path / "nothing")
-    assert r.returncode == 2 and "no such directory" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    r = run_cli(*run, "--checkpoint-every", "0", "--out", tmp_path / "z")
-    assert r.returncode == 2 and "--checkpoint-every" in r.stderr and not (tmp_path / "z").exists()

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np  # host side only: hashing the data and reading back history
 
 from . import backend as _backend
-from .callbacks import Callback, History
+from .callbacks import Callback
 from .checkpoint import _build_layers, load_arrays, save_arrays
 from .errors import CheckpointError, ConfigError, DataError
 from .hyperparams import check_int

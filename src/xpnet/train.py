@@ -16,11 +16,11 @@ from typing import Any
 
 from . import backend as _backend
 from .callbacks import History, as_callbacks
-from .errors import ConfigError, DivergenceError, ShapeError
+from .errors import ConfigError, DivergenceError
 from .losses import get_loss
 from .metrics import correct_count, evaluate_sums, resolve_metrics
 from .optim import apply_updates
-from .training_data import prepare_data, split_data
+from .training_data import check_batch_rows, prepare_data, split_data
 
 
 def make_train_step(model, loss_fn, optimizer):
@@ -183,7 +183,7 @@ class Trainer:
             Xv, yv, _ = prepare_data(model, *validation_data, self.loss, name="validation_data ")
             val = (Xv, yv)
         metrics = resolve_metrics(self.metrics, self.loss)
-        self._check_batch_rows(X.shape[0])
+        check_batch_rows(model, X.shape[0], self.batch_size)
         if st.opt_state is None:
             st.opt_state = self.optimizer.init(model.params)
         step = make_train_step(model, self.loss, self.optimizer)
@@ -211,18 +211,6 @@ class Trainer:
                 cb.on_train_end(self)
             self.fit_data = None  # do not keep the data alive after fit
         return st.history
-
-    def _check_batch_rows(self, n: int) -> None:
-        """Batch norm estimates a variance from each training batch: refuse, before the first step,
-        a batch size whose last (or only) batch would be too small for it."""
-        need = {type(layer).__name__: layer.min_train_rows for layer in self.model.layers
-                if getattr(layer, "min_train_rows", 1) > 1}
-        bs = n if self.batch_size is None else min(self.batch_size, n)
-        smallest = n % bs or bs
-        for name, rows in need.items():
-            if smallest < rows:
-                raise ShapeError(f"batch_size: {self.batch_size} makes a training batch of {smallest} row(s) "
-                                 f"from {n} samples, and {name} needs at least {rows} rows to train; choose another")
 
     def _run_epoch(self, epoch, step, X, y, val, metrics) -> dict[str, float]:
         model, st, loss = self.model, self.state, self.loss
