@@ -26,10 +26,13 @@ from typing import Any
 import numpy as np  # host side only: hashing the data and reading back history
 
 from . import backend as _backend
-from .callbacks import Callback
+from .callbacks import Callback, as_callbacks
 from .checkpoint import _build_layers, load_arrays, save_arrays
 from .errors import CheckpointError, ConfigError, DataError
 from .hyperparams import check_int
+from .layers import Sequential
+from .optim import get_optimizer
+from .train import Trainer
 from .tree import dtype_name, tree_flatten, tree_unflatten
 
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -66,8 +69,10 @@ def trainer_settings(trainer) -> dict:
 # --- writing --------------------------------------------------------------------------------
 
 
-def save_checkpoint(directory: str | os.PathLike, trainer, *, every: int = 1, config: dict | None = None) -> Path:
-    """Write `trainer`'s state (take it at an epoch boundary) to DIR/checkpoint.npz, atomically."""
+def save_checkpoint(directory: str | os.PathLike, trainer, *, every: int = 1, config: dict | None = None,
+                    data: str | None = None) -> Path:
+    """Write `trainer`'s state (take it at an epoch boundary) to DIR/checkpoint.npz, atomically.
+    data: the training data's `data_fingerprint`, checked when resuming."""
     model = trainer.model
     if "bfloat16" in model.dtype_name:
         raise ConfigError("dtype: training checkpoints hold float16/float32/float64 models, not bfloat16")
@@ -90,7 +95,7 @@ def save_checkpoint(directory: str | os.PathLike, trainer, *, every: int = 1, co
                       "backend": model.backend.name},
             "trainer": trainer_settings(trainer), "epochs": fit_args.get("epochs"),
             "validation_split": fit_args.get("validation_split", 0.0), "every": every,
-            "data": None if trainer.fit_data is None else data_fingerprint(*trainer.fit_data),
+            "data": data,
             "config": config if config is not None else {}}
     path = checkpoint_path(directory)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,20 +120,21 @@ class CheckpointCallback(Callback):
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"config: must be JSON-serialisable with finite numbers ({exc})") from None
         self.directory, self.every, self.resume, self.config = Path(directory), every, bool(resume), config
-        self.trainer = self.saved_epoch = self.open_epoch = None
+        self.trainer = self.saved_epoch = self.open_epoch = self.data = None
 
     def on_train_begin(self, trainer) -> None:
         if "unsaved" in trainer.state.shuffle_rng.get_state().get("kind", ""):
             raise ConfigError(f"device_rng: {trainer.model.backend.name}'s device generator cannot save its state, "
                               "so a checkpoint could not resume exactly; train with device_rng=False")
         self.trainer, self.saved_epoch, self.open_epoch = trainer, None, None
+        self.data = data_fingerprint(*trainer.fit_data)  # once per fit: a host copy of the data on a GPU
         if self.resume:
             self.resume = False  # a later fit with this callback goes on from the live state
-            restore_checkpoint(trainer, self.directory, check_data=True)
+            restore_checkpoint(trainer, self.directory, data=self.data)
             self.saved_epoch = trainer.state.epoch
 
     def _save(self) -> None:
-        save_checkpoint(self.directory, self.trainer, every=self.every, config=self.config)
+        save_checkpoint(self.directory, self.trainer, every=self.every, config=self.config, data=self.data)
         self.saved_epoch = self.trainer.state.epoch
 
     def on_epoch_begin(self, epoch):
@@ -187,10 +193,10 @@ def _group(path: Path, arrays: dict, group: str, like: dict, backend) -> dict:
     return out
 
 
-def restore_checkpoint(trainer, directory: str | os.PathLike, *, check_data: bool = False) -> dict:
+def restore_checkpoint(trainer, directory: str | os.PathLike, *, data: str | None = None) -> dict:
     """Load DIR/checkpoint.npz into `trainer` (its model, optimizer state and loop state), after
     checking that the model, dtype and trainer settings match; returns the stored config.
-    check_data: also require the training data of the running fit to be the checkpoint's."""
+    data: the `data_fingerprint` of the data about to be trained on, required to be the checkpoint's."""
     path = checkpoint_path(directory)
     arrays, meta = read_checkpoint(directory)
     model, st = trainer.model, trainer.state
@@ -202,10 +208,9 @@ def restore_checkpoint(trainer, directory: str | os.PathLike, *, check_data: boo
             if key == "loss" and now is None:
                 continue  # chosen from the labels when fit starts; checked then
             _check_equal(path, key, saved[key], now)
-        if check_data and trainer.fit_data is not None:
-            if meta["data"] != data_fingerprint(*trainer.fit_data):
-                raise DataError(f"X, y: not the training data (rows, order and dtype) the checkpoint {path} "
-                                f"was taken on; resume with the same data")
+        if data is not None and meta["data"] != data:
+            raise DataError(f"X, y: not the training data (rows, order and dtype) the checkpoint {path} "
+                            f"was taken on; resume with the same data")
         b = model.backend
         has_best = bool(meta["has_best"])
         template = st.opt_state if st.opt_state is not None else trainer.optimizer.init(model.params)
@@ -239,11 +244,6 @@ def resume_training(directory: str | os.PathLike, X: Any, y: Any, *, optimizer: 
     number of epochs it was started for, checkpointing on as before. The model is rebuilt from the
     file (on `backend`, default the one it was trained on); the optimizer is `optimizer`, else
     built from the stored config["optimizer"] = {"name": ..., **kwargs}. Returns the Trainer."""
-    from .callbacks import as_callbacks
-    from .layers import Sequential
-    from .optim import get_optimizer
-    from .train import Trainer
-
     path = checkpoint_path(directory)
     _, meta = read_checkpoint(directory)
     try:
