@@ -4,7 +4,9 @@ are never unpickled)."""
 
 from __future__ import annotations
 
+import io
 import pickle
+import zipfile
 
 import numpy as np
 import pytest
@@ -167,3 +169,17 @@ def test_cli_resume_refuses_another_command_line(tmp_path):
     assert r.returncode == 2 and "no such directory" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = run_cli(*run, "--checkpoint-every", "0", "--out", tmp_path / "z")
     assert r.returncode == 2 and "--checkpoint-every" in r.stderr and not (tmp_path / "z").exists()
+
+
+def test_a_header_claiming_a_huge_tensor_is_refused_without_allocating_it(tmp_path):
+    _saved_run(tmp_path)
+    path = tmp_path / "checkpoint.npz"
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
+    members["params/0.W.npy"] = header.getvalue() + bytes(64)  # claims 7 TiB, holds 64 bytes
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    _refused(tmp_path, "corrupt or truncated")
