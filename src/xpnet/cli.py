@@ -67,11 +67,10 @@ def cmd_train(args) -> int:
     from .backend import get_backend
     from .checkpoint import save_model
     from .data import load_dataset, train_test_split
-    from .errors import ConfigError
+    from .errors import ConfigError, DivergenceError
     from .losses import get_loss
     from .report import ProgressReporter, final_metrics, plot_curves, progress_mode, summary_line, write_history
     from .rundir import MODEL_FILE, RUN_KEY, check_out_dir, class_labels, staged_dir, targets_for_loss
-    from .errors import DivergenceError
     from .resume import cli_checkpoints, copy_checkpoint
     from .train import fit
     from .workflow import Standardizer, build_network, build_optimizer, choose_loss, parse_layers
