@@ -13,7 +13,7 @@ from xpnet.optim import sgd
 
 from conftest import RTOL
 from helpers import host
-from train_helpers import RecordingMSE, assert_same_weights, blobs, small_model, weights
+from train_helpers import RecordingMSE, assert_same_weights, blobs, count_host_transfers, small_model, weights
 
 
 # --- mini-batches ---------------------------------------------------------------------------------
@@ -186,20 +186,7 @@ def test_check_finite_false_trains_on(backend):
 # --- one device-to-host transfer per epoch --------------------------------------------------------
 
 def test_one_host_transfer_per_epoch(backend, monkeypatch):
-    calls = []
-
-    def count(owner, name):
-        real = getattr(owner, name)
-        monkeypatch.setattr(owner, name, lambda *a, _real=real: calls.append(name) or _real(*a))
-
-    count(xb, "to_numpy")
-    count(xb, "to_float")
-    if backend.name == "array_api_strict":  # every way a strict array can reach the host
-        from array_api_strict._array_object import Array
-
-        for name in ("__bool__", "__float__", "__int__", "__index__", "__dlpack__", "__array__"):
-            if hasattr(Array, name):
-                count(Array, name)
+    calls = count_host_transfers(monkeypatch, backend)
     X, labels = blobs()
 
     def transfers(epochs):

@@ -44,3 +44,25 @@ class RecordingMSE(MSE):
     def __call__(self, out, y):
         self.seen.append(host(y)[:, 0].astype(int).tolist())
         return super().__call__(out, y)
+
+
+def count_host_transfers(monkeypatch, backend) -> list:
+    """A list that records every device-to-host read from now on: xpnet's to_numpy/to_float and,
+    on array-api-strict, every way an array can reach the host (__bool__, __float__, __dlpack__...)."""
+    from xpnet import backend as xb
+
+    calls = []
+
+    def count(owner, name):
+        real = getattr(owner, name)
+        monkeypatch.setattr(owner, name, lambda *a, _real=real: calls.append(name) or _real(*a))
+
+    count(xb, "to_numpy")
+    count(xb, "to_float")
+    if backend.name == "array_api_strict":
+        from array_api_strict._array_object import Array
+
+        for name in ("__bool__", "__float__", "__int__", "__index__", "__dlpack__", "__array__"):
+            if hasattr(Array, name):
+                count(Array, name)
+    return calls

@@ -46,3 +46,8 @@ __all__ = [
     "train_test_split", "tree_flatten", "tree_unflatten",
     "__version__",
 ]
+
+# training checkpoints and exact resume
+from .resume import CheckpointCallback, resume_training  # noqa: E402
+
+__all__ += ["CheckpointCallback", "resume_training"]

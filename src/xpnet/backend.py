@@ -57,6 +57,12 @@ class Backend:
         dt = None if dtype is None else self.dtype(dtype)
         if self.name == "cupy" and not _is_namespace(data, "cupy"):
             data = np.asarray(data)
+        if isinstance(data, np.ndarray) and data.dtype.kind == "f" and data.dtype.name not in ("float32", "float64") \
+                and not hasattr(self.xp, data.dtype.name):
+            data = data.astype(np.float64)  # float16 on strict, longdouble anywhere: float64 holds float16 exactly
+        if self.name == "torch" and isinstance(data, np.ndarray) and (
+                not data.flags.writeable or any(s < 0 for s in data.strides)):
+            data = np.array(data)  # torch cannot wrap negative strides, nor safely share read-only memory
         return self.xp.asarray(data, dtype=dt, device=self.device)
 
     def to_host(self, x: Any) -> np.ndarray:

@@ -16,6 +16,8 @@ from .layers import Layer
 
 
 class BatchNorm(Layer):
+    min_train_rows = 2  # a variance needs two rows; Trainer checks every batch has them before training
+
     def __init__(self, n_features: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
         self.n_features = check_int("n_features", n_features)
         self.momentum = check_float("momentum", momentum, 0.0, 1.0)

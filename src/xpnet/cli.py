@@ -67,16 +67,18 @@ def cmd_train(args) -> int:
     from .backend import get_backend
     from .checkpoint import save_model
     from .data import load_dataset, train_test_split
-    from .errors import ConfigError
+    from .errors import ConfigError, DivergenceError
     from .losses import get_loss
     from .report import ProgressReporter, final_metrics, plot_curves, progress_mode, summary_line, write_history
     from .rundir import MODEL_FILE, RUN_KEY, check_out_dir, class_labels, staged_dir, targets_for_loss
+    from .resume import cli_checkpoints, copy_checkpoint
     from .train import fit
     from .workflow import Standardizer, build_network, build_optimizer, choose_loss, parse_layers
 
     # Everything that can be wrong is checked before training, and DIR is only created at the end.
-    out = Path(args.out or f"runs/{Path(args.dataset).stem}")
-    check_out_dir(out, args.overwrite)
+    out = Path(args.resume or args.out or f"runs/{Path(args.dataset).stem}")
+    check_out_dir(out, args.overwrite or args.resume is not None)
+    checkpoints = cli_checkpoints(args, out)  # --checkpoint-every / --resume: resume.py
     backend = get_backend(args.backend, device=args.device)
     hidden = parse_layers(args.layers)
     ds = load_dataset(args.dataset, target=args.target)
@@ -96,20 +98,27 @@ def cmd_train(args) -> int:
     start = time.perf_counter()
     with warnings.catch_warnings():  # overflow warnings of a diverging run: the guard reports it in one line
         warnings.simplefilter("ignore", RuntimeWarning)
-        history = fit(model, scaler(train_ds.X), targets_for_loss(train_ds, loss_name), loss=get_loss(loss_name),
-                      optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                      validation_data=validation, patience=args.patience, callbacks=[reporter],
-                      device_rng=args.device_rng or backend.is_gpu)  # on a GPU: no host draw per step
+        try:
+            history, diverged = fit(model, scaler(train_ds.X), targets_for_loss(train_ds, loss_name),
+                                    loss=get_loss(loss_name), optimizer=optimizer, epochs=args.epochs,
+                                    batch_size=args.batch_size, seed=args.seed, validation_data=validation,
+                                    patience=args.patience, callbacks=[reporter, *checkpoints],
+                                    device_rng=args.device_rng or (backend.is_gpu and not checkpoints)), None
+        except DivergenceError as exc:  # the model holds the last finite weights: save them, then exit 2
+            history, diverged = exc.history, exc
     seconds = time.perf_counter() - start
 
     config = {k: v for k, v in vars(args).items() if k not in ("func", "command", "json", "quiet", "overwrite")}
     run = {"task": ds.task, "loss": loss_name, "classes": class_labels(ds), "target_name": ds.target_name,
            "feature_names": list(ds.feature_names or []), "standardize": scaler.to_dict(),
            "training": config, "backend": backend.name, "epochs_run": len(history.epoch)}
-    with staged_dir(out, args.overwrite) as tmp:
+    with staged_dir(out, args.overwrite or bool(checkpoints)) as tmp:  # DIR held only our checkpoint
+        copy_checkpoint(out, tmp)
         save_model(tmp / MODEL_FILE, model, metadata={RUN_KEY: run})
         write_history(tmp, history)
         plotted = plot_curves(history, tmp / "curves.png", title=f"xpnet train --dataset {args.dataset}")
+    if diverged is not None:
+        raise DivergenceError(f"{diverged}; the last finite model is saved in {out}")
     files = {"model": out / MODEL_FILE, "history_json": out / "history.json", "history_csv": out / "history.csv"}
     if plotted:
         files["curves"] = out / "curves.png"
@@ -238,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, help="stop after this many epochs without improvement")
     p.add_argument("--out", help="output directory (default runs/DATASET)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out directory")
+    p.add_argument("--checkpoint-every", type=int, metavar="N", help="save a training checkpoint in DIR every N epochs")
+    p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR (repeat its command line)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
     p.set_defaults(func=cmd_train)

@@ -9,6 +9,7 @@ would silently promote float32 math to float64, and strict refuses it).
 from __future__ import annotations
 
 import math
+import numbers
 
 from .errors import ConfigError
 
@@ -47,9 +48,9 @@ def check_fraction(name: str, value) -> float:
 
 def check_int(name: str, value, low: int = 1) -> int:
     """An integer >= low (sizes, step counts)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ConfigError(f"{name}: expected an integer >= {low}, got {value!r}")
-    return value
+    return int(value)  # NumPy integers are integers too, returned as Python ints
 
 
 def check_lr(value):

@@ -11,6 +11,7 @@ Layers with running statistics (batch norm) return a third element, their new bu
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Callable, NamedTuple
 
 from . import backend as _backend
@@ -46,9 +47,9 @@ class Layer:
 
 
 def _check_size(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ConfigError(f"{name}: expected a positive integer, got {value!r}")
-    return value
+    return int(value)  # a NumPy integer too, as a Python int (architectures are JSON)
 
 
 class Dense(Layer):

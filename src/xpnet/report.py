@@ -108,6 +108,8 @@ def plot_curves(history, path: Path, title: str = "") -> bool:
         return False
     h = history.history
     panels = [m for m in ("loss", "accuracy") if m in h]
+    if not panels:  # no epoch finished (a run that diverged in its first): nothing to draw
+        return False
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], panels):
         epochs = np.arange(1, len(h[metric]) + 1)

@@ -10,6 +10,7 @@ host as one small vector per epoch.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from .errors import ConfigError, DivergenceError
 from .losses import get_loss
 from .metrics import correct_count, evaluate_sums, resolve_metrics
 from .optim import apply_updates
-from .training_data import prepare_data, split_data
+from .training_data import check_batch_rows, prepare_data, split_data
 
 
 def make_train_step(model, loss_fn, optimizer):
@@ -59,6 +60,7 @@ class TrainerState:
     wait: int = 0  # epochs since `best` last improved: the patience counter
     best_params: dict | None = None  # device copies, kept only when early stopping restores them
     best_buffers: dict | None = None
+    in_epoch: bool = False  # True while an epoch runs: the weights then sit between two epoch ends
 
 
 def _stream_seed(seed: int | None, stream: int) -> int | None:
@@ -69,9 +71,9 @@ def _stream_seed(seed: int | None, stream: int) -> int | None:
 def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> Any:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ConfigError(f"{name}: expected an integer >= {low}{' or None' if allow_none else ''}, got {value!r}")
-    return value
+    return int(value)  # NumPy integers too
 
 
 def _map_arrays(fn, tree):
@@ -104,7 +106,8 @@ class Trainer:
         self.optimizer = optimizer
         self.batch_size = _check_int("batch_size", batch_size, 1, allow_none=True)
         self.shuffle = bool(shuffle)
-        self.seed = seed
+        # checked here: HostRandom would see (and name) the derived stream seeds 3 * seed + k
+        self.seed = _check_int("seed", seed, 0, allow_none=True)
         self.metrics = metrics
         if metrics is not None:
             resolve_metrics(metrics, self.loss)  # unknown names fail here, not after loading data
@@ -115,6 +118,7 @@ class Trainer:
         self.restore_best = bool(restore_best)
         self.callbacks = as_callbacks(callbacks)
         self.check_finite = bool(check_finite)
+        self.fit_data = self.fit_args = None  # set during fit, for callbacks
         # device_rng: shuffles and dropout masks drawn on the device (no host-to-device copy per
         # step on a GPU); the host generator (default) gives the same numbers on every backend.
         self.device_rng = bool(device_rng)
@@ -179,14 +183,19 @@ class Trainer:
             Xv, yv, _ = prepare_data(model, *validation_data, self.loss, name="validation_data ")
             val = (Xv, yv)
         metrics = resolve_metrics(self.metrics, self.loss)
+        check_batch_rows(model, X.shape[0], self.batch_size)
         if st.opt_state is None:
             st.opt_state = self.optimizer.init(model.params)
         step = make_train_step(model, self.loss, self.optimizer)
         st.history.stopped_early = False
+        # for callbacks: a training checkpoint fingerprints the data and records the run's length
+        self.fit_data, self.fit_args = (X, y), {"epochs": epochs, "validation_split": validation_split}
         for cb in self.callbacks:
-            cb.on_train_begin(self)
+            cb.on_train_begin(self)  # may load a checkpoint (resume.py): the loop starts after it
+        # a run resumed from a checkpoint that had stopped early is over: train no further
+        first = epochs if st.history.stopped_early else st.epoch
         try:  # on_train_end also after a DivergenceError or an interrupt (a progress bar closes)
-            for epoch in range(st.epoch, epochs):
+            for epoch in range(first, epochs):
                 for cb in self.callbacks:
                     cb.on_epoch_begin(epoch)
                 logs = self._run_epoch(epoch, step, X, y, val, metrics)
@@ -200,6 +209,7 @@ class Trainer:
         finally:
             for cb in self.callbacks:
                 cb.on_train_end(self)
+            self.fit_data = None  # do not keep the data alive after fit
         return st.history
 
     def _run_epoch(self, epoch, step, X, y, val, metrics) -> dict[str, float]:
@@ -211,6 +221,7 @@ class Trainer:
         if self.check_finite:  # the last finite state, restored if this epoch diverges
             start = (self._copy(model.params), self._copy(model.buffers), st.opt_state, st.step,
                      st.shuffle_rng.get_state(), st.dropout_rng.get_state())
+        st.in_epoch = True
         if self.shuffle:
             # One host-to-device copy of the permutation, one gather per epoch; batches are slices.
             perm = b.asarray(st.shuffle_rng.permutation(n))
@@ -242,12 +253,14 @@ class Trainer:
             model.params, model.buffers, st.opt_state, st.step = start[:4]
             st.shuffle_rng.set_state(start[4])
             st.dropout_rng.set_state(start[5])
+            st.in_epoch = False  # back at the end of the previous epoch
             bad = int(host[2])
             err = DivergenceError(
                 f"training diverged at epoch {epoch}, step {st.step + bad} (batch {bad + 1} of {n_batches}): "
                 f"the loss or a gradient is not finite; weights restored to the start of epoch {epoch} "
                 f"(lower the learning rate, or pass check_finite=False to train on)")
             err.epoch, err.step, err.batch = epoch, st.step + bad, bad
+            err.history = st.history  # the epochs before it, for whoever saves the last finite model
             raise err
         logs = {"loss": float(host[0]) / n}
         if "accuracy" in metrics:
@@ -270,7 +283,7 @@ class Trainer:
         else:
             st.wait += 1
         st.history.append(epoch, logs)
-        st.epoch = epoch + 1
+        st.epoch, st.in_epoch = epoch + 1, False
         # Keras' rule: stop after `patience` epochs in a row without improvement (0 acts as 1).
         stop = self.patience is not None and st.wait > 0 and st.wait >= self.patience
         st.history.stopped_early = stop

@@ -104,3 +104,15 @@ def split_data(model, X: Any, y: Any, fraction: float, seed: int | None) -> tupl
     perm = b.asarray(_backend.HostRandom(seed).permutation(n))
     X, y = xp.take(X, perm, axis=0), xp.take(y, perm, axis=0)
     return X[n_val:, ...], y[n_val:, ...], X[:n_val, ...], y[:n_val, ...]
+
+
+def check_batch_rows(model, n: int, batch_size: int | None) -> None:
+    """Batch norm estimates a variance from each training batch: refuse, before the first step,
+    a batch size whose last (or only) batch would be too small for it."""
+    bs = n if batch_size is None else min(batch_size, n)
+    smallest = n % bs or bs
+    for layer in model.layers:
+        rows = getattr(layer, "min_train_rows", 1)
+        if smallest < rows:
+            raise ShapeError(f"batch_size: {batch_size} makes a training batch of {smallest} row(s) from {n} "
+                             f"samples, and {type(layer).__name__} needs at least {rows} rows to train; choose another")

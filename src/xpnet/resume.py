@@ -1,0 +1,300 @@
+"""Training checkpoints and exact resume.
+
+`CheckpointCallback(dir, every=N)` writes DIR/checkpoint.npz every N epochs and when training
+ends: the model's params and buffers, the optimizer state, epoch and step, the shuffle and dropout
+generators' states, history, early-stopping state (best value, patience counter, best weights), a
+fingerprint of the training data in its order, the trainer's settings, and the caller's `config`
+(what is needed to rebuild the run, e.g. the CLI's options). The file is replaced atomically
+(checkpoint.save_arrays: temp file, fsync, rename), so a crash at any moment leaves the previous
+checkpoint whole. A checkpoint is only ever taken at an epoch boundary, where the state is
+consistent; an interrupt mid-epoch loses at most that epoch.
+
+Resuming reruns the same call with `resume=True` (or `resume_training(dir, X, y)`): the state is
+loaded when fit starts, every setting that changes the numbers is checked against the file, and
+the run continues to the same bits as an uninterrupted one (same backend and dtype).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np  # host side only: hashing the data and reading back history
+
+from . import backend as _backend
+from .callbacks import Callback, as_callbacks
+from .checkpoint import _build_layers, load_arrays, save_arrays
+from .errors import CheckpointError, ConfigError, DataError
+from .hyperparams import check_int
+from .layers import Sequential
+from .optim import get_optimizer
+from .train import Trainer
+from .tree import dtype_name, tree_flatten, tree_unflatten
+
+CHECKPOINT_FILE = "checkpoint.npz"
+KIND = "training"
+_GROUPS = ("params", "buffers", "best_params", "best_buffers")
+
+
+def checkpoint_path(directory: str | os.PathLike) -> Path:
+    return Path(directory) / CHECKPOINT_FILE
+
+
+def data_fingerprint(X: Any, y: Any) -> str:
+    """sha256 of the training rows in their order (dtype, shape and bytes): resuming on other data,
+    or on the same rows in another order, would silently give another model."""
+    h = hashlib.sha256()
+    for a in (X, y):
+        host = np.ascontiguousarray(_backend.to_numpy(a))  # once per fit, never per step
+        h.update(f"{host.dtype.str}{host.shape}".encode())
+        h.update(host.reshape(-1).view(np.uint8))
+    return h.hexdigest()
+
+
+def trainer_settings(trainer) -> dict:
+    """The Trainer's arguments that change the numbers, as JSON (checked when resuming)."""
+    metrics = trainer.metrics
+    return {"loss": None if trainer.loss is None else trainer.loss.name, "batch_size": trainer.batch_size,
+            "shuffle": trainer.shuffle,
+            "seed": None if trainer.seed is None else int(trainer.seed),
+            "metrics": None if metrics is None else ([metrics] if isinstance(metrics, str) else list(metrics)),
+            "patience": trainer.patience, "min_delta": trainer.min_delta, "restore_best": trainer.restore_best,
+            "check_finite": trainer.check_finite, "device_rng": getattr(trainer, "device_rng", False)}
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def save_checkpoint(directory: str | os.PathLike, trainer, *, every: int = 1, config: dict | None = None,
+                    data: str | None = None) -> Path:
+    """Write `trainer`'s state (take it at an epoch boundary) to DIR/checkpoint.npz, atomically.
+    data: the training data's `data_fingerprint`, checked when resuming."""
+    model = trainer.model
+    if "bfloat16" in model.dtype_name:
+        raise ConfigError("dtype: training checkpoints hold float16/float32/float64 models, not bfloat16")
+    state = trainer.state_dict()
+    arrays: dict[str, Any] = {}
+    for group in _GROUPS:
+        arrays.update({f"{group}/{k}": v for k, v in (state[group] or {}).items()})
+    opt_leaves, opt_spec = tree_flatten(state["opt_state"])
+    arrays.update({f"opt/{k}": v for k, v in opt_leaves.items()})
+    hist = state["history"]
+    # history as float64 arrays: bit-exact, and NaN/inf (check_finite=False) need no JSON
+    arrays.update({f"history/{k}": np.asarray(v, dtype=np.float64) for k, v in hist["history"].items()})
+    fit_args = trainer.fit_args or {}
+    meta = {"kind": KIND, "epoch": state["epoch"], "step": state["step"],
+            "shuffle_rng": state["shuffle_rng"], "dropout_rng": state["dropout_rng"],
+            "history_epochs": hist["epoch"], "best_epoch": hist["best_epoch"],
+            "stopped_early": hist["stopped_early"], "best": state["best"], "wait": state["wait"],
+            "has_best": state["best_params"] is not None, "opt_spec": opt_spec,
+            "model": {"architecture": model.architecture(), "dtype": model.dtype_name,
+                      "backend": model.backend.name},
+            "trainer": trainer_settings(trainer), "epochs": fit_args.get("epochs"),
+            "validation_split": fit_args.get("validation_split", 0.0), "every": every,
+            "data": data,
+            "config": config if config is not None else {}}
+    path = checkpoint_path(directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_arrays(path, arrays, meta)
+    return path
+
+
+class CheckpointCallback(Callback):
+    """Save a training checkpoint to `directory` every `every` epochs, after the fit's last epoch,
+    and after a divergence (the last finite state).
+
+    resume=True loads DIR's checkpoint when fit starts (once), so the same call that was
+    interrupted continues it. `config`: JSON data stored with it (e.g. how to rebuild the model
+    and optimizer; `resume_training` reads config["optimizer"] = {"name": ..., **kwargs}).
+    """
+
+    def __init__(self, directory: str | os.PathLike, every: int = 1, *, resume: bool = False,
+                 config: dict | None = None) -> None:
+        every = check_int("every", every, 1)  # epochs between checkpoints
+        try:
+            json.dumps(config, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"config: must be JSON-serialisable with finite numbers ({exc})") from None
+        self.directory, self.every, self.resume, self.config = Path(directory), every, bool(resume), config
+        self.trainer = self.saved_epoch = self.open_epoch = self.data = None
+
+    def on_train_begin(self, trainer) -> None:
+        if "unsaved" in trainer.state.shuffle_rng.get_state().get("kind", ""):
+            raise ConfigError(f"device_rng: {trainer.model.backend.name}'s device generator cannot save its state, "
+                              "so a checkpoint could not resume exactly; train with device_rng=False")
+        self.trainer, self.saved_epoch, self.open_epoch = trainer, None, None
+        self.data = data_fingerprint(*trainer.fit_data)  # once per fit: a host copy of the data on a GPU
+        if self.resume:
+            self.resume = False  # a later fit with this callback goes on from the live state
+            restore_checkpoint(trainer, self.directory, data=self.data)
+            self.saved_epoch = trainer.state.epoch
+
+    def _save(self) -> None:
+        save_checkpoint(self.directory, self.trainer, every=self.every, config=self.config, data=self.data)
+        self.saved_epoch = self.trainer.state.epoch
+
+    def on_epoch_begin(self, epoch):
+        self.open_epoch = epoch
+
+    def on_epoch_end(self, epoch, logs):
+        # Also the fit's last epoch (or the one early stopping ends), before fit puts the best
+        # weights back: the file holds the loop's true state, so a longer resumed run stays exact.
+        st, self.open_epoch = self.trainer.state, None
+        last = epoch + 1 == (self.trainer.fit_args or {}).get("epochs") or st.history.stopped_early
+        if (epoch + 1) % self.every == 0 or last:
+            self._save()
+
+    def on_train_end(self, trainer) -> None:
+        # An epoch that began and did not end, with the loop not inside it: a divergence, which put
+        # the last finite state back (the start of that epoch): save it. Mid-epoch (an interrupt),
+        # the state belongs to no epoch end: the previous file stays, and resuming replays from it.
+        st = trainer.state
+        if self.open_epoch is not None and not st.in_epoch and self.saved_epoch != st.epoch:
+            self._save()
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def read_checkpoint(directory: str | os.PathLike) -> tuple[dict, dict]:
+    """(host arrays, meta) of DIR/checkpoint.npz, checked to be a training checkpoint."""
+    path = checkpoint_path(directory)
+    if not path.parent.is_dir():
+        raise CheckpointError(f"{path.parent}: no such directory (expected a directory holding {CHECKPOINT_FILE})")
+    arrays, meta = load_arrays(path)
+    if not isinstance(meta, dict) or meta.get("kind") != KIND:
+        kind = meta.get("kind") if isinstance(meta, dict) else None
+        raise CheckpointError(f"{path}: holds {kind!r} data, not a training checkpoint")
+    return arrays, meta
+
+
+def _check_equal(path: Path, what: str, saved: Any, current: Any) -> None:
+    if saved != current:
+        raise CheckpointError(f"{path}: {what} differs from the run being resumed: checkpoint {saved!r}, now {current!r}")
+
+
+def _group(path: Path, arrays: dict, group: str, like: dict, backend) -> dict:
+    """The file's tensors `group/<name>` as device arrays shaped and typed like `like`'s."""
+    prefix = f"{group}/"
+    names = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
+    if names != set(like):
+        raise CheckpointError(f"{path}: {group} tensors {sorted(names)} do not match the model's {sorted(like)}")
+    out = {}
+    for name, fresh in like.items():
+        value = arrays[prefix + name]
+        if tuple(value.shape) != tuple(fresh.shape) or value.dtype.name != dtype_name(fresh.dtype):
+            raise CheckpointError(f"{path}: tensor {prefix + name!r} has shape {value.shape} dtype {value.dtype}, "
+                                  f"the model needs {tuple(fresh.shape)} {dtype_name(fresh.dtype)}")
+        out[name] = backend.asarray(value, fresh.dtype)
+    return out
+
+
+def restore_checkpoint(trainer, directory: str | os.PathLike, *, data: str | None = None) -> dict:
+    """Load DIR/checkpoint.npz into `trainer` (its model, optimizer state and loop state), after
+    checking that the model, dtype and trainer settings match; returns the stored config.
+    data: the `data_fingerprint` of the data about to be trained on, required to be the checkpoint's."""
+    path = checkpoint_path(directory)
+    arrays, meta = read_checkpoint(directory)
+    model, st = trainer.model, trainer.state
+    try:
+        _check_equal(path, "architecture", meta["model"]["architecture"], model.architecture())
+        _check_equal(path, "dtype", meta["model"]["dtype"], model.dtype_name)
+        saved = meta["trainer"]
+        for key, now in trainer_settings(trainer).items():
+            if key == "loss" and now is None:
+                continue  # chosen from the labels when fit starts; checked then
+            _check_equal(path, key, saved[key], now)
+        if data is not None and meta["data"] != data:
+            raise DataError(f"X, y: not the training data (rows, order and dtype) the checkpoint {path} "
+                            f"was taken on; resume with the same data")
+        b = model.backend
+        has_best = bool(meta["has_best"])
+        template = st.opt_state if st.opt_state is not None else trainer.optimizer.init(model.params)
+        opt_leaves = {k[4:]: v for k, v in arrays.items() if k.startswith("opt/")}
+        hist = {"history": {k[8:]: v.tolist() for k, v in arrays.items() if k.startswith("history/")},
+                "epoch": [int(e) for e in meta["history_epochs"]], "best_epoch": meta["best_epoch"],
+                "stopped_early": bool(meta["stopped_early"])}
+        state = {"epoch": int(meta["epoch"]), "step": int(meta["step"]),
+                 "params": _group(path, arrays, "params", model.params, b),
+                 "buffers": _group(path, arrays, "buffers", model.buffers, b),
+                 "opt_state": tree_unflatten(template, opt_leaves, meta["opt_spec"]),
+                 "shuffle_rng": meta["shuffle_rng"], "dropout_rng": meta["dropout_rng"],
+                 "history": hist, "best": meta["best"], "wait": int(meta["wait"]),
+                 "best_params": _group(path, arrays, "best_params", model.params, b) if has_best else None,
+                 "best_buffers": _group(path, arrays, "best_buffers", model.buffers, b) if has_best else None}
+        trainer.load_state_dict(state)
+    except CheckpointError as exc:
+        if str(path) in str(exc):
+            raise
+        raise CheckpointError(f"{path}: {exc}") from None
+    except DataError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # a crafted record
+        raise CheckpointError(f"{path}: malformed training record ({type(exc).__name__}: {exc})") from None
+    return meta["config"]
+
+
+def resume_training(directory: str | os.PathLike, X: Any, y: Any, *, optimizer: Any = None,
+                    validation_data: Any = None, callbacks: Any = (), backend: Any = None, device: Any = None):
+    """Continue the run checkpointed in `directory` on (X, y), the data it was started with, to the
+    number of epochs it was started for, checkpointing on as before. The model is rebuilt from the
+    file (on `backend`, default the one it was trained on); the optimizer is `optimizer`, else
+    built from the stored config["optimizer"] = {"name": ..., **kwargs}. Returns the Trainer."""
+    path = checkpoint_path(directory)
+    _, meta = read_checkpoint(directory)
+    try:
+        spec, settings, config = meta["model"], dict(meta["trainer"]), meta["config"]
+        epochs, split, every = meta["epochs"], meta["validation_split"], meta["every"]
+        model = Sequential(_build_layers(path, spec["architecture"]), seed=0, dtype=spec["dtype"],
+                           backend=_backend.get_backend(backend or spec["backend"], device=device))
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: malformed training record ({type(exc).__name__}: {exc})") from None
+    if optimizer is None:
+        opt = config.get("optimizer") if isinstance(config, dict) else None
+        if not isinstance(opt, dict) or "name" not in opt:
+            raise ConfigError(f"optimizer: {path} records none (config['optimizer']); pass optimizer= the run's optimizer")
+        optimizer = get_optimizer(**opt)
+    trainer = Trainer(model, optimizer=optimizer, callbacks=[CheckpointCallback(directory, every, resume=True,
+                      config=config), *as_callbacks(callbacks)], **settings)
+    trainer.fit(X, y, epochs=epochs, validation_data=validation_data, validation_split=split)
+    return trainer
+
+
+# --- the command line: xpnet train --checkpoint-every N / --resume DIR --------------------------
+
+# what does not change the numbers; and --epochs may grow: a resumed run can also go on longer
+_NOT_COMPARED = ("func", "command", "quiet", "json", "overwrite", "out", "resume", "checkpoint_every", "epochs")
+
+
+def cli_checkpoints(args, out: Path) -> list:
+    """The train command's checkpoint callback: with --checkpoint-every N one that writes
+    OUT/checkpoint.npz; with --resume DIR (the interrupted command line again) one that first loads
+    it, once every option is checked to be the interrupted run's. Checked before anything is trained."""
+    every, resume = args.checkpoint_every, args.resume
+    if every is None and resume is None:
+        return []
+    options = {k: v for k, v in vars(args).items() if k not in _NOT_COMPARED}
+    if resume is not None:
+        if args.out is not None and Path(args.out) != Path(resume):
+            raise ConfigError(f"--out {args.out}: a resumed run writes to its own directory, --resume {resume}")
+        _, meta = read_checkpoint(resume)
+        saved = meta["config"].get("cli_options") if isinstance(meta.get("config"), dict) else None
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"{checkpoint_path(resume)}: not written by xpnet train (no command-line options)")
+        for key in sorted(set(saved) | set(options)):
+            if saved.get(key) != options.get(key):
+                raise ConfigError(f"--{key.replace('_', '-')}: {options.get(key)!r} is not the interrupted run's "
+                                  f"{saved.get(key)!r}; repeat its command line with --resume {resume}")
+        every = every if every is not None else meta.get("every", 1)
+    every = check_int("--checkpoint-every", every, 1)
+    return [CheckpointCallback(out, every, resume=resume is not None, config={"cli_options": options})]
+
+
+def copy_checkpoint(src: Path, dst: Path) -> None:
+    """Carry DIR's checkpoint into the directory that replaces DIR at the end of a run."""
+    if checkpoint_path(src).is_file():
+        shutil.copy2(checkpoint_path(src), checkpoint_path(dst))
