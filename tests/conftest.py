@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 
-import pytest
+# scikit-learn runs its array-API estimator check only with this set (before scipy is imported)
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import pytest  # noqa: E402
 
 try:  # torch's default of one thread per core is 100x slower for the tests' tiny matrices on a
     import torch  # shared 2-core machine; one thread changes no result, only the speed
