@@ -319,3 +319,17 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
+
+
+# --- per-library fast paths -----------------------------------------------------------------
+
+
+def compile_train_step(model: Any, loss_fn: Any, optimizer: Any):
+    """A training step specialised for the model's array library, or None where no fast path
+    applies. The step is `step(x, y, opt_state, rng=None) -> (loss, outputs, opt_state)`, the same
+    contract as `train.train_step`, and leaves `model.params` holding the updated arrays (updated
+    in place: see xpnet/fast/numpy_step.py). Each fast path is proven equal to the generic step in
+    tests/test_fastpath.py."""
+    from .fast import compile_train_step as _compile
+
+    return _compile(model, loss_fn, optimizer)

@@ -1,0 +1,176 @@
+"""A compiled training step for NumPy: Dense layers, elementwise activations, plain SGD.
+
+Why it is faster than the generic step: the generic step pays Python overhead per operation
+(array-api-compat dispatch, closures, dicts of gradients, a new array for every intermediate and
+every updated parameter). For tiny layers that overhead is the whole cost; for large ones the
+avoidable part is allocating and filling fresh arrays. This step runs the same arithmetic with
+`out=` into buffers kept per batch size, and updates the parameters in place, each layer's
+weights right after its input gradient has used them (the generic step uses the old weights for
+every gradient too, so the numbers are the same).
+
+Semantics kept: it returns (loss, outputs, opt_state) like `train.train_step`; `outputs` is a
+fresh array (callers may keep it across steps); `model.params` holds the updated arrays. The
+arrays in `model.params` are owned by the step and change in place: on first use (or whenever
+`model.params` was replaced) they are copied once, so arrays a caller held before are untouched.
+Anything it does not recognise (another dtype or array type of x, labels out of range) runs
+through the generic `train_step` for that call.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import activations as _act
+from .. import losses as _losses
+from ..layers import Dense
+from . import numpy_kernels as K
+
+_ACTIVATIONS = {  # exact layer type -> (forward, backward); None: the identity
+    _act.ReLU: (K.relu_forward, K.relu_backward),
+    _act.Tanh: (K.tanh_forward, K.tanh_backward),
+    _act.Identity: None,
+}
+_LOSSES = {_losses.HalfSSE: K.half_sse, _losses.MSE: K.mse,
+           _losses.SoftmaxCrossEntropy: K.softmax_cross_entropy}
+
+
+def _activation(layer) -> tuple | None | bool:
+    """(forward, backward), None for the identity, False when unsupported."""
+    if type(layer) is _act.Sigmoid:
+        fwd = K.sigmoid_stable_forward if layer.stable else K.sigmoid_seed_forward
+        return fwd, K.sigmoid_backward
+    return _ACTIVATIONS.get(type(layer), False)
+
+
+def sgd_rate(optimizer: Any) -> float | Callable | None:
+    """The learning rate (or schedule) of an `optim.sgd` optimizer; None for any other."""
+    update = getattr(optimizer, "update", None)
+    if getattr(update, "__qualname__", "") != "scale_by_learning_rate.<locals>.update":
+        return None
+    lr = inspect.getclosurevars(update).nonlocals.get("lr")
+    return lr if callable(lr) or isinstance(lr, float) else None
+
+
+def _plan(model) -> list | None:
+    """[(W key, b key or None, activation or None)] per Dense layer, or None if unsupported."""
+    stages: list = []
+    for i, layer in enumerate(model.layers):
+        if type(layer) is Dense:
+            stages.append([f"{i}.W", f"{i}.b" if layer.bias else None, None])
+            continue
+        act = _activation(layer)
+        if act is False or not stages:
+            return None
+        if act is not None:
+            if stages[-1][2] is not None:
+                return None  # two activations in a row: leave it to the generic path
+            stages[-1][2] = act
+    return stages or None
+
+
+def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
+    """The fast step for this configuration, or None (see the module docstring)."""
+    stages, lr = _plan(model), sgd_rate(optimizer)
+    loss_kernel = _LOSSES.get(type(loss_fn))
+    if stages is None or lr is None or loss_kernel is None or model.buffers:
+        return None
+    if model.dtype_name not in ("float32", "float64"):
+        return None
+    if type(loss_fn) is _losses.SoftmaxCrossEntropy and stages[-1][2] is not None:
+        return None  # that loss takes logits: an activation after the last layer is a mistake
+    from ..train import train_step  # the generic path, for calls the fast one does not take
+
+    dtype = np.dtype(model.dtype_name)
+    keys = [k for st in stages for k in st[:2] if k is not None]
+    n_in, n_out = model.params[stages[0][0]].shape[0], model.params[stages[-1][0]].shape[1]
+    owned: dict = {}  # the params dict the step owns, once adopted
+    scratch: dict = {}  # batch size -> buffers
+    last = len(stages) - 1
+
+    def adopt() -> dict:
+        """model.params, copied once into arrays this step owns (and updates in place)."""
+        params = model.params
+        if params is owned.get("dict"):
+            for k in keys:
+                if params[k] is not owned[k]:
+                    break
+            else:
+                return params
+        params = {k: np.array(v, dtype=dtype, order="C", copy=True) for k, v in params.items()}
+        model.params = params
+        owned.clear()
+        owned.update({k: params[k] for k in keys}, dict=params)
+        return params
+
+    def usable(x, y) -> bool:
+        if type(x) is not np.ndarray or x.dtype != dtype or x.ndim != 2 or x.shape[1] != n_in:
+            return False
+        if type(y) is not np.ndarray:
+            return False
+        if y.ndim == 1 and loss_kernel is K.softmax_cross_entropy:
+            # integer labels in [0, k); the unsigned view turns negative labels into huge ones
+            return (y.dtype.kind in "iu" and y.shape[0] == x.shape[0] and y.size > 0
+                    and int(np.max(y.view(f"u{y.itemsize}"))) < n_out)
+        return y.dtype == dtype and y.shape == (x.shape[0], n_out)
+
+    def buffers(n: int) -> tuple:
+        """Per layer (z, dx, gW, gb) for batch size n, and the kernels' scratch dict."""
+        params = model.params
+        layers = []
+        for i, (wk, bk, _) in enumerate(stages):
+            n_i, n_o = params[wk].shape
+            layers.append((np.empty((n, n_o), dtype) if i != last else None,
+                           np.empty((n, n_i), dtype) if i > 0 else None,
+                           np.empty((n_i, n_o), dtype), np.empty((n_o,), dtype) if bk else None))
+        scratch[n] = (layers, {})
+        return scratch[n]
+
+    def step(x, y, opt_state, rng=None):
+        if not usable(x, y):
+            return train_step(model, loss_fn, optimizer, opt_state, x, y, rng=rng)
+        params = owned["dict"] if model.params is owned.get("dict") else adopt()
+        if params[keys[0]] is not owned[keys[0]]:
+            params = adopt()
+        bufs, s = scratch.get(x.shape[0]) or buffers(x.shape[0])
+        rate = lr(opt_state.step) if callable(lr) else lr
+        rate = None if rate == 1.0 else np.asarray(rate, dtype=dtype)  # 1 * g == g: skip it
+        h = x
+        hs = [x]  # every layer's input, then the output
+        for i, (wk, bk, act) in enumerate(stages):
+            z = bufs[i][0]
+            # np.dot and matmul make the same BLAS call here; dot has less overhead per call
+            z = np.dot(h, params[wk]) if z is None else np.dot(h, params[wk], out=z)
+            if bk is not None:
+                np.add(z, params[bk], out=z)
+            if act is not None:
+                act[0](z, s, i)
+            hs.append(z)
+            h = z
+        value, d = loss_kernel(h, y, s)
+        for i in range(last, -1, -1):
+            wk, bk, act = stages[i]
+            _, dx, gW, gb = bufs[i]
+            W = params[wk]
+            if act is not None:
+                act[1](d, hs[i + 1], s, i)
+            if dx is not None:  # the first layer's input gradient is never used
+                np.dot(d, W.T, out=dx)  # uses W before its update, as the generic step
+            # sgd: p + -(lr * g) is the same number as p - lr * g
+            np.dot(hs[i].T, d, out=gW)
+            if rate is not None:
+                np.multiply(gW, rate, out=gW)
+            np.subtract(W, gW, out=W)
+            if bk is not None:
+                b = params[bk]
+                K._sum(d, axis=0, out=gb)
+                if rate is not None:
+                    np.multiply(gb, rate, out=gb)
+                np.subtract(b, gb, out=b)
+            d = dx
+        return value, h, type(opt_state)(opt_state.step + 1)
+
+    step.fast = "numpy"  # for tests and benchmarks: which path this is
+    return step
