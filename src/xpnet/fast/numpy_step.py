@@ -120,11 +120,16 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
         """Per layer (z, dx, gW, gb) for batch size n, and the kernels' scratch dict."""
         params = model.params
         layers = []
+        # one weight-gradient buffer shared by all layers: each gradient is used up by its
+        # layer's update before the next one is computed, so memory holds one, not all
+        flat = scratch.get("gW")  # (and shared by every batch size)
+        if flat is None:
+            flat = scratch["gW"] = np.empty(max(params[wk].size for wk, _, _ in stages), dtype)
         for i, (wk, bk, _) in enumerate(stages):
             n_i, n_o = params[wk].shape
             layers.append((np.empty((n, n_o), dtype) if i != last else None,
                            np.empty((n, n_i), dtype) if i > 0 else None,
-                           np.empty((n_i, n_o), dtype), np.empty((n_o,), dtype) if bk else None))
+                           flat[:n_i * n_o].reshape(n_i, n_o), np.empty((n_o,), dtype) if bk else None))
         scratch[n] = (layers, {})
         return scratch[n]
 
