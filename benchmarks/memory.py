@@ -65,7 +65,7 @@ def measure(n: int, epochs: int, batch: int, compiled: bool) -> dict:
 
 
 def run(quick: bool, reps: int) -> list[dict]:
-    n, epochs, batch = (2048, 2, 128) if quick else (20000, 3, 128)
+    n, epochs, batch = (1024, 2, 128) if quick else (20000, 3, 128)
     rows = []
     for compiled in (True, False):
         m = measure(n, epochs, batch, compiled)

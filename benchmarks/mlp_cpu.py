@@ -111,7 +111,7 @@ def bench(sizes, batch: int, n: int, reps: int, target: float | None, name: str)
 
 
 def run(quick: bool, reps: int) -> list[dict]:
-    n = 4096 if quick else 60000
+    n = 1024 if quick else 60000
     rows = []
     for batch, target in ((32, 1.0), (128, 1.15), (512, None)):
         rows += bench([784, 512, 512, 10], batch, n, reps, target, "MLP 784-512-512-10")

@@ -55,7 +55,7 @@ def xpnet_run(iterations: int, compiled: bool):
 
 
 def run(quick: bool, reps: int) -> list[dict]:
-    iterations = 2000 if quick else 60000
+    iterations = 500 if quick else 60000
     ref = raw_numpy(iterations)
     for compiled in (False, True):
         got = xpnet_run(iterations, compiled)

@@ -28,20 +28,15 @@ from .. import losses as _losses
 from ..layers import Dense
 from . import numpy_kernels as K
 
-_ACTIVATIONS = {  # exact layer type -> (forward, backward); None: the identity
-    _act.ReLU: (K.relu_forward, K.relu_backward),
-    _act.Tanh: (K.tanh_forward, K.tanh_backward),
-    _act.Identity: None,
-}
+_ACTIVATIONS = {_act.ReLU: K.relu, _act.Tanh: K.tanh, _act.Identity: None}  # exact type -> kernel
 _LOSSES = {_losses.HalfSSE: K.half_sse, _losses.MSE: K.mse,
            _losses.SoftmaxCrossEntropy: K.softmax_cross_entropy}
 
 
-def _activation(layer) -> tuple | None | bool:
-    """(forward, backward), None for the identity, False when unsupported."""
+def _activation(layer):
+    """The kernel factory, None for the identity, False when unsupported."""
     if type(layer) is _act.Sigmoid:
-        fwd = K.sigmoid_stable_forward if layer.stable else K.sigmoid_seed_forward
-        return fwd, K.sigmoid_backward
+        return K.sigmoid_stable if layer.stable else K.sigmoid_seed
     return _ACTIVATIONS.get(type(layer), False)
 
 
@@ -85,6 +80,7 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
 
     dtype = np.dtype(model.dtype_name)
     keys = [k for st in stages for k in st[:2] if k is not None]
+    first_w = keys[0]
     n_in, n_out = model.params[stages[0][0]].shape[0], model.params[stages[-1][0]].shape[1]
     owned: dict = {}  # the params dict the step owns, once adopted
     scratch: dict = {}  # batch size -> buffers
@@ -117,50 +113,51 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
         return y.dtype == dtype and y.shape == (x.shape[0], n_out)
 
     def buffers(n: int) -> tuple:
-        """Per layer (z, dx, gW, gb) for batch size n, and the kernels' scratch dict."""
+        """Per layer (W key, b key, z, dx, gW, gb, activation closures), and the loss closure,
+        for batch size n."""
         params = model.params
         layers = []
-        # one weight-gradient buffer shared by all layers: each gradient is used up by its
-        # layer's update before the next one is computed, so memory holds one, not all
-        flat = scratch.get("gW")  # (and shared by every batch size)
+        # one weight-gradient buffer shared by all layers and batch sizes: each gradient is used
+        # up by its layer's update before the next one is computed, so memory holds one, not all
+        flat = scratch.get("gW")
         if flat is None:
             flat = scratch["gW"] = np.empty(max(params[wk].size for wk, _, _ in stages), dtype)
-        for i, (wk, bk, _) in enumerate(stages):
+        for i, (wk, bk, act) in enumerate(stages):
             n_i, n_o = params[wk].shape
-            layers.append((np.empty((n, n_o), dtype) if i != last else None,
+            layers.append((wk, bk, np.empty((n, n_o), dtype) if i != last else None,
                            np.empty((n, n_i), dtype) if i > 0 else None,
-                           flat[:n_i * n_o].reshape(n_i, n_o), np.empty((n_o,), dtype) if bk else None))
-        scratch[n] = (layers, {})
+                           flat[:n_i * n_o].reshape(n_i, n_o), np.empty((n_o,), dtype) if bk else None,
+                           act((n, n_o), dtype) if act is not None else (None, None)))
+        scratch[n] = (layers, layers[::-1], loss_kernel((n, n_out), dtype))
         return scratch[n]
 
     def step(x, y, opt_state, rng=None):
         if not usable(x, y):
             return train_step(model, loss_fn, optimizer, opt_state, x, y, rng=rng)
-        params = owned["dict"] if model.params is owned.get("dict") else adopt()
-        if params[keys[0]] is not owned[keys[0]]:
+        params = model.params
+        if params is not owned.get("dict") or params[first_w] is not owned[first_w]:
             params = adopt()
-        bufs, s = scratch.get(x.shape[0]) or buffers(x.shape[0])
+        layers, backwards, loss = scratch.get(x.shape[0]) or buffers(x.shape[0])
         rate = lr(opt_state.step) if callable(lr) else lr
         rate = None if rate == 1.0 else np.asarray(rate, dtype=dtype)  # 1 * g == g: skip it
         h = x
         hs = [x]  # every layer's input, then the output
-        for i, (wk, bk, act) in enumerate(stages):
-            z = bufs[i][0]
+        for wk, bk, z, _, _, _, (fwd, _) in layers:
             # np.dot and matmul make the same BLAS call here; dot has less overhead per call
-            z = np.dot(h, params[wk]) if z is None else np.dot(h, params[wk], out=z)
+            z = np.dot(h, params[wk]) if z is None else np.dot(h, params[wk], out=z)  # None: fresh outputs
             if bk is not None:
                 np.add(z, params[bk], out=z)
-            if act is not None:
-                act[0](z, s, i)
+            if fwd is not None:
+                fwd(z)
             hs.append(z)
             h = z
-        value, d = loss_kernel(h, y, s)
-        for i in range(last, -1, -1):
-            wk, bk, act = stages[i]
-            _, dx, gW, gb = bufs[i]
+        value, d = loss(h, y)
+        i = len(layers)
+        for wk, bk, _, dx, gW, gb, (_, bwd) in backwards:
             W = params[wk]
-            if act is not None:
-                act[1](d, hs[i + 1], s, i)
+            if bwd is not None:
+                bwd(d, hs[i])
+            i -= 1
             if dx is not None:  # the first layer's input gradient is never used
                 np.dot(d, W.T, out=dx)  # uses W before its update, as the generic step
             # sgd: p + -(lr * g) is the same number as p - lr * g
