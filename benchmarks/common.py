@@ -28,6 +28,16 @@ def best_of(fn, reps: int, sync=None) -> float:
     return best
 
 
+def best_of_each(fns: dict, reps: int, sync=None) -> dict:
+    """{name: fastest time} for several contenders, run interleaved (a, b, c, a, b, c, ...) so
+    that a burst of load from other processes hits all of them alike, not one block."""
+    best = {k: float("inf") for k in fns}
+    for _ in range(reps):
+        for k, fn in fns.items():
+            best[k] = min(best[k], best_of(fn, 1, sync))
+    return best
+
+
 def machine() -> dict:
     """Versions, cores and BLAS threads: enough to know whether two result files compare."""
     import numpy as np

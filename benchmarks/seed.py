@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common import best_of, row
+from common import best_of_each, row
 
 X = [[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]]
 Y = [[0], [1], [1], [0]]
@@ -62,9 +62,9 @@ def run(quick: bool, reps: int) -> list[dict]:
         same = all(np.array_equal(a, b) for a, b in zip(ref, got))
         if not same:  # the published digits depend on this
             raise AssertionError(f"seed network: xpnet (compiled={compiled}) weights differ from the raw loop's")
-    t_raw = best_of(lambda: raw_numpy(iterations), reps)
-    t_gen = best_of(lambda: xpnet_run(iterations, False), reps)
-    t_fast = best_of(lambda: xpnet_run(iterations, True), reps)
+    t = best_of_each({"raw": lambda: raw_numpy(iterations), "generic": lambda: xpnet_run(iterations, False),
+                      "compiled": lambda: xpnet_run(iterations, True)}, reps)
+    t_raw, t_gen, t_fast = t["raw"], t["generic"], t["compiled"]
     cfg = f"3-4-1 sigmoid, float64, {iterations} iterations"
     # target: at most 1.3x the raw loop's time, i.e. at least 1/1.3 of its speed
     return [
