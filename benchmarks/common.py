@@ -13,6 +13,24 @@ if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))  # benchmark this tree's sources, installed or not
 
 
+def xpnet_step(model, loss, opt, compiled: bool):
+    """step(x, y, opt_state) -> (loss, outputs, opt_state): the compiled fast step (an error
+    if it does not apply: a benchmark must not silently time the generic one) or the generic."""
+    from xpnet import backend
+    from xpnet.train import train_step
+
+    if compiled:
+        step = backend.compile_train_step(model, loss, opt)
+        if step is None:
+            raise RuntimeError(f"the compiled step does not apply to {model!r}")
+        return step
+
+    def step(x, y, state):
+        return train_step(model, loss, opt, state, x, y)
+
+    return step
+
+
 def best_of(fn, reps: int, sync=None) -> float:
     """The fastest of `reps` runs of fn() in seconds. The minimum, not the mean: on a shared,
     noisy machine the other processes only ever add time."""

@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 
-from common import ROOT, row
+from common import ROOT, row, xpnet_step
 
 SIZES = [784, 512, 512, 10]
 
@@ -23,18 +23,14 @@ def child(n: int, epochs: int, batch: int, compiled: bool) -> dict:
     import numpy as np
 
     tracemalloc.start()
-    from xpnet import backend, mlp
+    from xpnet import mlp
     from xpnet.losses import SoftmaxCrossEntropy
     from xpnet.optim import sgd
-    from xpnet.train import train_step
+
     def one_step(sizes):  # a tiny run first, so that lazy imports are not counted as the run's
         model = mlp(sizes, activation="relu", backend="numpy", dtype="float32", seed=0)
         loss, opt = SoftmaxCrossEntropy(), sgd(0.01)
-        step = backend.compile_train_step(model, loss, opt) if compiled else None
-        if step is None:
-            def step(x, t, s):
-                return train_step(model, loss, opt, s, x, t)
-        return model, loss, opt, step
+        return model, loss, opt, xpnet_step(model, loss, opt, compiled)
 
     _, _, opt0, step0 = one_step([4, 3, 2])
     step0(np.ones((2, 4), np.float32), np.zeros(2, np.int64), opt0.init(None))

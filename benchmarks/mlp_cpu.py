@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common import best_of_each, row
+from common import best_of_each, row, xpnet_step
 
 LR = 0.01
 
@@ -24,19 +24,13 @@ def data(n: int, n_in: int, n_out: int, seed: int = 0):
 
 def xpnet_trainer(sizes, compiled: bool):
     """(model, epoch(X, y, batch)): one epoch of xpnet training, compiled or generic."""
-    from xpnet import backend, mlp
+    from xpnet import mlp
     from xpnet.losses import SoftmaxCrossEntropy
     from xpnet.optim import sgd
-    from xpnet.train import train_step
 
     model = mlp(sizes, activation="relu", backend="numpy", dtype="float32", seed=0)
     loss, opt = SoftmaxCrossEntropy(), sgd(LR)
-    step = backend.compile_train_step(model, loss, opt) if compiled else None
-    if compiled and step is None:
-        raise RuntimeError("the compiled step does not apply to this MLP")
-    if step is None:
-        def step(x, t, s):
-            return train_step(model, loss, opt, s, x, t)
+    step = xpnet_step(model, loss, opt, compiled)
     state = [opt.init(model.params)]
 
     def epoch(X, y, batch):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common import best_of_each, row
+from common import best_of_each, row, xpnet_step
 
 X = [[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]]
 Y = [[0], [1], [1], [0]]
@@ -37,18 +37,12 @@ def xpnet_run(iterations: int, compiled: bool):
     from xpnet.examples._seed import seed_network
     from xpnet.losses import HalfSSE
     from xpnet.optim import sgd
-    from xpnet.train import train_step
 
     b = backend.get_backend("numpy")
     X_, y = b.asarray(X, "float64"), b.asarray(Y, "float64")
     model, loss, opt = seed_network([3, 4, 1], b), HalfSSE(), sgd(1.0)
     state = opt.init(model.params)
-    step = backend.compile_train_step(model, loss, opt) if compiled else None
-    if compiled and step is None:
-        raise RuntimeError("the compiled step does not apply to the seed network")
-    if step is None:
-        def step(x, t, s):
-            return train_step(model, loss, opt, s, x, t)
+    step = xpnet_step(model, loss, opt, compiled)
     for _ in range(iterations):
         _, _, state = step(X_, y, state)
     return [np.asarray(model.params["0.W"]), np.asarray(model.params["2.W"])]
