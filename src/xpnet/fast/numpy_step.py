@@ -102,9 +102,8 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
         return params
 
     def usable(x, y) -> bool:
-        if type(x) is not np.ndarray or x.dtype != dtype or x.ndim != 2 or x.shape[1] != n_in:
-            return False
-        if type(y) is not np.ndarray:
+        if type(x) is not np.ndarray or type(y) is not np.ndarray or x.dtype != dtype or x.ndim != 2 \
+                or x.shape[1] != n_in:
             return False
         if y.ndim == 1 and loss_kernel is K.softmax_cross_entropy:
             # integer labels in [0, k); the unsigned view turns negative labels into huge ones
@@ -131,6 +130,10 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
         scratch[n] = (layers, layers[::-1], loss_kernel((n, n_out), dtype))
         return scratch[n]
 
+    # 1 * g == g: a rate of 1 skips the multiplication; a constant rate is converted once
+    const_rate = None if callable(lr) else (None if lr == 1.0 else np.asarray(lr, dtype=dtype))
+    scheduled = callable(lr)
+
     def step(x, y, opt_state, rng=None):
         if not usable(x, y):
             return train_step(model, loss_fn, optimizer, opt_state, x, y, rng=rng)
@@ -138,15 +141,17 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
         if params is not owned.get("dict") or params[first_w] is not owned[first_w]:
             params = adopt()
         layers, backwards, loss = scratch.get(x.shape[0]) or buffers(x.shape[0])
-        rate = lr(opt_state.step) if callable(lr) else lr
-        rate = None if rate == 1.0 else np.asarray(rate, dtype=dtype)  # 1 * g == g: skip it
+        rate = const_rate
+        if scheduled:
+            rate = lr(opt_state.step)
+            rate = None if rate == 1.0 else np.asarray(rate, dtype=dtype)
         h = x
         hs = [x]  # every layer's input, then the output
         for wk, bk, z, _, _, _, (fwd, _) in layers:
             # np.dot and matmul make the same BLAS call here; dot has less overhead per call
-            z = np.dot(h, params[wk]) if z is None else np.dot(h, params[wk], out=z)  # None: fresh outputs
+            z = np.dot(h, params[wk]) if z is None else np.dot(h, params[wk], z)  # None: fresh outputs
             if bk is not None:
-                np.add(z, params[bk], out=z)
+                np.add(z, params[bk], z)
             if fwd is not None:
                 fwd(z)
             hs.append(z)
@@ -159,18 +164,18 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
                 bwd(d, hs[i])
             i -= 1
             if dx is not None:  # the first layer's input gradient is never used
-                np.dot(d, W.T, out=dx)  # uses W before its update, as the generic step
+                np.dot(d, W.T, dx)  # uses W before its update, as the generic step
             # sgd: p + -(lr * g) is the same number as p - lr * g
-            np.dot(hs[i].T, d, out=gW)
+            np.dot(hs[i].T, d, gW)
             if rate is not None:
-                np.multiply(gW, rate, out=gW)
-            np.subtract(W, gW, out=W)
+                np.multiply(gW, rate, gW)
+            np.subtract(W, gW, W)
             if bk is not None:
                 b = params[bk]
                 K._sum(d, axis=0, out=gb)
                 if rate is not None:
-                    np.multiply(gb, rate, out=gb)
-                np.subtract(b, gb, out=b)
+                    np.multiply(gb, rate, gb)
+                np.subtract(b, gb, b)
             d = dx
         return value, h, type(opt_state)(opt_state.step + 1)
 
