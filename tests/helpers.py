@@ -8,7 +8,9 @@ from xpnet import to_numpy
 
 
 def host(x):
-    return np.asarray(to_numpy(x), dtype=np.float64)
+    """A float64 host COPY: the NumPy fast path updates parameters in place, so a view taken
+    now would change under a later step."""
+    return np.array(to_numpy(x), dtype=np.float64, copy=True)
 
 
 def numerical_grad(f, x_host, backend, dtype="float64", eps=1e-6):

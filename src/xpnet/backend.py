@@ -402,3 +402,15 @@ class DeviceRandom:
         else:
             raise ConfigError(f"random state: cannot restore {state.get('kind')!r} into a {self.backend.name} "
                               "device generator; train with device_rng=False for exact resume")
+# --- per-library fast paths -----------------------------------------------------------------
+
+
+def compile_train_step(model: Any, loss_fn: Any, optimizer: Any):
+    """A training step specialised for the model's array library, or None where no fast path
+    applies. The step is `step(x, y, opt_state, rng=None) -> (loss, outputs, opt_state)`, the same
+    contract as `train.train_step`, and leaves `model.params` holding the updated arrays (updated
+    in place: see xpnet/fast/numpy_step.py). Each fast path is proven equal to the generic step in
+    tests/test_fastpath.py."""
+    from .fast import compile_train_step as _compile
+
+    return _compile(model, loss_fn, optimizer)

@@ -95,7 +95,8 @@ class Sequential:
     >>> y = model.predict(X)
 
     The parameters live in `model.params`, a flat dict "index.name" -> array (e.g. "0.W"), which
-    is what optimizers and checkpoints work on. backend: a name or Backend (default: the
+    is what optimizers and checkpoints work on. As in PyTorch, training may update these arrays in
+    place (the NumPy fast path does): copy one to keep its current value. backend: a name or Backend (default: the
     XPNET_BACKEND variable, else auto). seed: for the initial weights, drawn on the host so that
     every backend starts from the same numbers. legacy_rng: use NumPy's legacy RandomState, as the
     seeds do.

@@ -23,12 +23,17 @@ from .optim import apply_updates
 from .training_data import check_batch_rows, prepare_data, split_data
 
 
-def make_train_step(model, loss_fn, optimizer):
+def make_train_step(model, loss_fn, optimizer, *, fast: bool = True):
     """step(x, y, opt_state, rng) -> (loss, outputs, opt_state), updating `model.params`.
 
     The one place a training step is defined: forward, loss, backward, optimizer update. The loss
-    is a 0-d device array (not synchronised); outputs are those before the update.
+    is a 0-d device array (not synchronised); outputs are those before the update. Where the
+    backend module has a fast path for this model, loss and optimizer (preallocated buffers and
+    in-place updates on NumPy), that step is used instead; tests/test_fastpath.py proves it equal.
     """
+    compiled = _backend.compile_train_step(model, loss_fn, optimizer) if fast else None
+    if compiled is not None:
+        return compiled
 
     def step(x, y, opt_state, rng=None):
         out, backprop = model.forward(x, training=True, rng=rng)
@@ -42,8 +47,9 @@ def make_train_step(model, loss_fn, optimizer):
 
 
 def train_step(model, loss_fn, optimizer, opt_state, x, y, *, rng: Any = None):
-    """Run one gradient step on (x, y): `make_train_step(...)(x, y, opt_state, rng)`."""
-    return make_train_step(model, loss_fn, optimizer)(x, y, opt_state, rng)
+    """Run one gradient step on (x, y) on the generic path. In a loop, build the step once with
+    `make_train_step` instead: it may use a backend's fast path (compiled once, buffers reused)."""
+    return make_train_step(model, loss_fn, optimizer, fast=False)(x, y, opt_state, rng)
 
 
 @dataclass

@@ -7,7 +7,7 @@ import numpy as np  # host-side printing only
 from .. import Dense, Sequential, Sigmoid, get_backend, to_numpy
 from ..losses import HalfSSE
 from ..optim import sgd
-from ..train import train_step
+from ..train import make_train_step
 
 X_SEED = [[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]]
 
@@ -26,9 +26,10 @@ def fit_seed(model, X, y, iterations, on_iteration=None):
     Returns the outputs of the last iteration, computed before its update."""
     loss, opt = HalfSSE(), sgd(1.0)
     state = opt.init(model.params)
+    step = make_train_step(model, loss, opt)
     out = None
     for j in range(iterations):
-        _, out, state = train_step(model, loss, opt, state, X, y)
+        _, out, state = step(X, y, state)
         if on_iteration is not None:
             on_iteration(j, out)
     return out

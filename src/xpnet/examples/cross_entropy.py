@@ -4,7 +4,7 @@ delta, recording the binary cross-entropy every epoch and plotting it."""
 from ._seed import X_SEED, data, fmt, seed_network, to_numpy, weights
 from ..losses import HalfSSE
 from ..optim import sgd
-from ..train import train_step
+from ..train import make_train_step
 
 TARGETS = [[0], [0], [1], [1]]
 EPOCHS = 200
@@ -18,9 +18,10 @@ def run(backend=None, plot: str | None = None):
     model = seed_network([3, 1], b)
     loss_fn, opt = HalfSSE(), sgd(1.0)
     state = opt.init(model.params)
+    step = make_train_step(model, loss_fn, opt)
     losses, before = [], None
     for epoch in range(EPOCHS):
-        _, out, state = train_step(model, loss_fn, opt, state, X, y)
+        _, out, state = step(X, y, state)
         if epoch == 0:
             before = to_numpy(out).tolist()
         # the notebook's binary cross-entropy, mean(log(1 - out) * (y - 1) - log(out) * y)

@@ -1,0 +1,93 @@
+"""What every benchmark shares: best-of-N timing, the machine's description, table rows."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))  # benchmark this tree's sources, installed or not
+
+
+def xpnet_step(model, loss, opt, compiled: bool):
+    """step(x, y, opt_state) -> (loss, outputs, opt_state): the compiled fast step (an error
+    if it does not apply: a benchmark must not silently time the generic one) or the generic."""
+    from xpnet import backend
+    from xpnet.train import train_step
+
+    if compiled:
+        step = backend.compile_train_step(model, loss, opt)
+        if step is None:
+            raise RuntimeError(f"the compiled step does not apply to {model!r}")
+        return step
+
+    def step(x, y, state):
+        return train_step(model, loss, opt, state, x, y)
+
+    return step
+
+
+def best_of(fn, reps: int, sync=None) -> float:
+    """The fastest of `reps` runs of fn() in seconds. The minimum, not the mean: on a shared,
+    noisy machine the other processes only ever add time."""
+    best = float("inf")
+    for _ in range(reps):
+        if sync:
+            sync()
+        t0 = time.perf_counter()
+        fn()
+        if sync:
+            sync()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def best_of_each(fns: dict, reps: int, sync=None) -> dict:
+    """{name: fastest time} for several contenders, run interleaved (a, b, c, a, b, c, ...) so
+    that a burst of load from other processes hits all of them alike, not one block."""
+    best = {k: float("inf") for k in fns}
+    for _ in range(reps):
+        for k, fn in fns.items():
+            best[k] = min(best[k], best_of(fn, 1, sync))
+    return best
+
+
+def machine() -> dict:
+    """Versions, cores and BLAS threads: enough to know whether two result files compare."""
+    import numpy as np
+
+    info = {"python": platform.python_version(), "numpy": np.__version__, "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(), "platform": platform.platform()}
+    try:
+        import torch
+
+        info.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
+    except ImportError:
+        info["torch"] = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [f"{p['internal_api']} {p.get('version')} x{p['num_threads']}" for p in threadpool_info()]
+    except ImportError:
+        pass
+    return info
+
+
+def row(benchmark: str, config: str, metric: str, xpnet: float, reference: float, ref_name: str,
+        target: float | None, higher_is_better: bool, **extra) -> dict:
+    """One line of the results table. ratio > 1 means xpnet is better (faster or higher rate)."""
+    ratio = xpnet / reference if higher_is_better else reference / xpnet
+    met = None if target is None else ratio >= target
+    return {"benchmark": benchmark, "config": config, "metric": metric, "xpnet": xpnet,
+            "reference": reference, "reference_name": ref_name, "ratio": ratio, "target": target,
+            "met": met, **extra}
+
+
+def fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "-" if v is None else str(v)

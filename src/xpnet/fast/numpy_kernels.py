@@ -1,0 +1,159 @@
+"""In-place NumPy versions of the activations and losses the fast step supports.
+
+Each kernel does exactly the arithmetic of its generic counterpart (activations.py, losses.py),
+operation for operation, but writes into buffers it owns instead of allocating, so the results
+are bit-identical (one exception, noted, is tested at a stated tolerance). A kernel is a factory
+called once per batch size: `make(shape, dtype)` allocates the buffers and returns closures bound
+to them, because on tiny layers every dict lookup per call is a measurable share of the step.
+
+Scalars are 0-d arrays of the dtype: the same arithmetic as Python scalars (NEP 50 casts those
+to the array's dtype too), but NumPy converts a Python scalar on every call (~0.6 us), which is
+most of a tiny layer's time. `np.add.reduce` is `np.sum` without its Python wrapper (~2 us), and
+the output buffer is passed positionally, which NumPy parses faster than `out=`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_sum = np.add.reduce
+
+
+# --- activations: forward in place on z (batch, n); backward scales d in place by the slope ---
+
+
+def relu(shape, dtype):
+    zero = np.zeros((), dtype)
+    neg = np.empty(shape, bool)  # where the forward zeroed: kept for the backward pass
+
+    def forward(z):
+        # generic: where(x > 0, x, 0)
+        np.less_equal(z, zero, neg)
+        np.copyto(z, zero, where=neg)
+
+    def backward(d, y):
+        # generic: where(x > 0, dy, 0)
+        np.copyto(d, zero, where=neg)
+
+    return forward, backward
+
+
+def _sigmoid_backward(shape, dtype):
+    one, t = np.ones((), dtype), np.empty(shape, dtype)
+
+    def backward(d, y):
+        # generic: dy * (y * (1 - y)), the slope taken from the output
+        np.subtract(one, y, t)
+        np.multiply(y, t, t)
+        np.multiply(d, t, d)
+
+    return backward
+
+
+def sigmoid_seed(shape, dtype):
+    one = np.ones((), dtype)
+
+    def forward(z):
+        # generic (stable=False): 1 / (1 + exp(-z))
+        np.negative(z, z)
+        np.exp(z, z)
+        np.add(z, one, z)
+        np.divide(one, z, z)
+
+    return forward, _sigmoid_backward(shape, dtype)
+
+
+def sigmoid_stable(shape, dtype):
+    one, zero = np.ones((), dtype), np.zeros((), dtype)
+    e, den, pos = np.empty(shape, dtype), np.empty(shape, dtype), np.empty(shape, bool)
+
+    def forward(z):
+        # generic (stable=True): e = exp(-|z|); where(z >= 0, 1 / (1 + e), e / (1 + e))
+        np.greater_equal(z, zero, pos)
+        np.abs(z, e)
+        np.negative(e, e)
+        np.exp(e, e)
+        np.add(e, one, den)  # 1 + e
+        np.divide(e, den, z)
+        np.divide(one, den, out=z, where=pos)
+
+    return forward, _sigmoid_backward(shape, dtype)
+
+
+def tanh(shape, dtype):
+    one, t = np.ones((), dtype), np.empty(shape, dtype)
+
+    def forward(z):
+        np.tanh(z, z)
+
+    def backward(d, y):
+        # generic: dy * (1 - y * y)
+        np.multiply(y, y, t)
+        np.subtract(one, t, t)
+        np.multiply(d, t, d)
+
+    return forward, backward
+
+
+# --- losses: loss(out, y) -> (value, dout), dout in an owned buffer; `out` is not modified ---
+
+
+def half_sse(shape, dtype):
+    d, t, half = np.empty(shape, dtype), np.empty(shape, dtype), 0.5
+
+    def loss(out, y):
+        # generic: diff = out - y; 0.5 * sum(diff * diff), summed in the output dtype
+        np.subtract(out, y, d)
+        np.multiply(d, d, t)
+        return half * _sum(t, None, dtype), d
+
+    return loss
+
+
+def mse(shape, dtype):
+    d, t = np.empty(shape, dtype), np.empty(shape, dtype)
+    n = d.size
+    scale = np.asarray(2.0 / n, dtype)  # generic: diff * (2.0 / n)
+
+    def loss(out, y):
+        # generic: sum(diff * diff) / n
+        np.subtract(out, y, d)
+        np.multiply(d, d, t)
+        value = _sum(t, None, dtype) / n
+        np.multiply(d, scale, d)
+        return value, d
+
+    return loss
+
+
+def softmax_cross_entropy(shape, dtype):
+    """generic: shifted = z - max(z); e = exp(shifted); log_p = shifted - log(sum(e));
+    value = -sum(onehot * log_p) / n; dout = (e / sum(e) - onehot) / n.
+
+    With one-hot targets this is bit-identical. With integer labels dout is too (e / s - 0 and
+    e / s - 1 are the same operations), but the value sums only the picked log-probabilities
+    instead of all n * k products, so it may differ from the generic one in the last bits."""
+    n, k = shape
+    sh, e = np.empty(shape, dtype), np.empty(shape, dtype)
+    m, tot = np.empty((n, 1), dtype), np.empty((n, 1), dtype)
+    rows, one, n_ = np.arange(n), np.ones((), dtype), np.asarray(n, dtype)
+
+    def loss(z, y):
+        np.maximum.reduce(z, axis=1, keepdims=True, out=m)
+        np.subtract(z, m, sh)  # logsumexp without overflow
+        np.exp(sh, e)
+        _sum(e, axis=1, keepdims=True, out=tot)
+        np.divide(e, tot, e)  # softmax: the gradient before the targets are subtracted
+        np.log(tot, tot)
+        np.subtract(sh, tot, sh)  # log_p
+        if y.ndim == 1:
+            value = -_sum(sh[rows, y], axis=None, dtype=dtype) / n
+            e[rows, y] -= one
+        else:
+            np.multiply(y, sh, sh)
+            value = -_sum(sh, axis=None, dtype=dtype) / n
+            np.subtract(e, y, e)
+        np.divide(e, n_, e)
+        return value, e
+
+    return loss

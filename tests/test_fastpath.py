@@ -1,0 +1,193 @@
+"""The compiled NumPy training step (xpnet/fast) against the generic `train_step`.
+
+The fast step does the generic step's arithmetic operation for operation, only into preallocated
+buffers and in place, so weights, outputs and (except where noted) losses must be bit-identical
+after K steps. Where no fast path applies, `compile_train_step` must return None.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import host
+from xpnet import Dense, LeakyReLU, ReLU, Sequential, Sigmoid, Softmax, Tanh, mlp
+from xpnet.backend import compile_train_step
+from xpnet.losses import BCE, MSE, HalfSSE, SoftmaxCrossEntropy
+from xpnet.optim import Optimizer, chain, sgd
+from xpnet.train import train_step
+
+K_STEPS = 7
+
+
+def _pair(make_model):
+    """Two identical models: one for the generic step, one for the compiled step."""
+    return make_model(), make_model()
+
+
+def _run_both(make_model, loss, opt, batches):
+    """Train a generic and a compiled copy on the same batches; return both models and records."""
+    gen, fast = _pair(make_model)
+    step = compile_train_step(fast, loss, opt)
+    assert step is not None and step.fast == "numpy"
+    sg, sf = opt.init(gen.params), opt.init(fast.params)
+    rec_g, rec_f = [], []
+    for x, y in batches:
+        vg, og, sg = train_step(gen, loss, opt, sg, x, y)
+        vf, of, sf = step(x, y, sf)
+        rec_g.append((float(vg), og))
+        rec_f.append((float(vf), of))
+    assert sg == sf
+    return gen, fast, rec_g, rec_f
+
+
+def _assert_params_identical(gen, fast):
+    assert gen.params.keys() == fast.params.keys()
+    for k in gen.params:
+        assert fast.params[k].dtype == gen.params[k].dtype
+        np.testing.assert_array_equal(fast.params[k], gen.params[k], err_msg=k)
+
+
+def _batches(rng, sizes, n_in, n_out, dtype, labels=False):
+    out = []
+    for n in sizes:
+        x = rng.standard_normal((n, n_in)).astype(dtype)
+        y = rng.integers(0, n_out, n) if labels else rng.random((n, n_out)).astype(dtype)
+        out.append((x, y))
+    return out
+
+
+def test_seed_network_is_bit_identical(numpy_backend):
+    # the seeds' 3-4-1 network, plain sigmoid, half SSE, lr 1, float64: the published digits
+    from xpnet.examples._seed import seed_network
+
+    X = numpy_backend.asarray([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], "float64")
+    y = numpy_backend.asarray([[0], [1], [1], [0]], "float64")
+    gen, fast, rg, rf = _run_both(lambda: seed_network([3, 4, 1], numpy_backend), HalfSSE(), sgd(1.0),
+                                  [(X, y)] * 200)
+    _assert_params_identical(gen, fast)
+    assert [v for v, _ in rg] == [v for v, _ in rf]
+    for (_, og), (_, of) in zip(rg, rf):
+        np.testing.assert_array_equal(of, og)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relu_mlp_softmax_labels(numpy_backend, dtype):
+    # integer labels; batch sizes change (a last, smaller batch) so buffers per size are used
+    rng = np.random.default_rng(0)
+    batches = _batches(rng, [16, 16, 5, 16, 5, 16, 16], 12, 4, dtype, labels=True)
+    gen, fast, rg, rf = _run_both(lambda: mlp([12, 9, 7, 4], activation="relu", dtype=dtype, seed=3,
+                                              backend=numpy_backend), SoftmaxCrossEntropy(), sgd(0.05), batches)
+    _assert_params_identical(gen, fast)
+    for (_, og), (_, of) in zip(rg, rf):
+        np.testing.assert_array_equal(of, og)
+    # the value sums only the picked log-probabilities (see numpy_kernels): last bits may differ
+    np.testing.assert_allclose([v for v, _ in rf], [v for v, _ in rg], rtol={"float32": 1e-6, "float64": 1e-14}[dtype])
+
+
+def test_softmax_one_hot_targets_bit_identical(numpy_backend):
+    rng = np.random.default_rng(1)
+    batches = [(x, np.eye(5)[lab]) for x, lab in _batches(rng, [8] * K_STEPS, 6, 5, "float64", labels=True)]
+    gen, fast, rg, rf = _run_both(lambda: mlp([6, 8, 5], activation="tanh", dtype="float64", seed=0,
+                                              backend=numpy_backend), SoftmaxCrossEntropy(), sgd(0.1), batches)
+    _assert_params_identical(gen, fast)
+    assert [v for v, _ in rg] == [v for v, _ in rf]
+
+
+@pytest.mark.parametrize("layers", [
+    lambda: [Dense(5, 6), Tanh(), Dense(6, 3), Sigmoid()],
+    lambda: [Dense(5, 6, bias=False), Sigmoid(stable=True), Dense(6, 3, bias=False)],
+    lambda: [Dense(5, 6), ReLU(), Dense(6, 6), Sigmoid(stable=False), Dense(6, 3), Tanh()],
+], ids=["tanh-sigmoid", "stable-sigmoid-nobias", "relu-seedsigmoid-tanh"])
+@pytest.mark.parametrize("loss", [MSE(), HalfSSE()], ids=["mse", "half_sse"])
+def test_regression_stacks_bit_identical(numpy_backend, layers, loss):
+    rng = np.random.default_rng(2)
+    batches = _batches(rng, [10] * K_STEPS, 5, 3, "float32")
+    gen, fast, rg, rf = _run_both(lambda: Sequential(layers(), seed=4, backend=numpy_backend), loss,
+                                  sgd(lambda step: 0.1 / (1 + step)), batches)  # a schedule, too
+    _assert_params_identical(gen, fast)
+    assert [v for v, _ in rg] == [v for v, _ in rf]
+
+
+def test_outputs_are_fresh_and_held_params_untouched(numpy_backend):
+    model = mlp([4, 5, 3], dtype="float64", seed=0, backend=numpy_backend)
+    before = {k: v for k, v in model.params.items()}
+    copies = {k: np.array(v) for k, v in before.items()}
+    step = compile_train_step(model, SoftmaxCrossEntropy(), sgd(0.5))
+    x, y = np.ones((2, 4)), np.array([0, 2])
+    state = sgd(0.5).init(model.params)
+    _, out1, state = step(x, y, state)
+    kept = np.array(out1)
+    _, out2, state = step(x, y, state)
+    np.testing.assert_array_equal(out1, kept)  # the next step did not overwrite the outputs
+    assert not np.array_equal(out1, out2)  # ...and the weights did change
+    for k in before:  # arrays held from before the first step are not updated in place
+        np.testing.assert_array_equal(before[k], copies[k])
+    assert not np.array_equal(model.params["0.W"], copies["0.W"])
+
+
+def test_replaced_params_are_adopted(numpy_backend):
+    # a caller (checkpoint load, model.to) may replace model.params: the step must use the new ones
+    model = mlp([3, 4, 2], dtype="float64", seed=0, backend=numpy_backend)
+    ref = mlp([3, 4, 2], dtype="float64", seed=5, backend=numpy_backend)
+    loss, opt = MSE(), sgd(0.1)
+    step = compile_train_step(model, loss, opt)
+    x, y = np.ones((2, 3)), np.zeros((2, 2))
+    state = step(x, y, opt.init(model.params))[2]
+    model.params = {k: np.array(v) for k, v in ref.params.items()}
+    step(x, y, state)
+    train_step(ref, loss, opt, state, x, y)
+    _assert_params_identical(ref, model)
+
+
+def test_inputs_it_does_not_take_go_the_generic_way(numpy_backend):
+    # float64 inputs to a float32 model, and labels out of range: the generic step's behaviour
+    gen, fast = _pair(lambda: mlp([3, 4, 2], dtype="float32", seed=0, backend=numpy_backend))
+    loss, opt = SoftmaxCrossEntropy(), sgd(0.1)
+    step = compile_train_step(fast, loss, opt)
+    sg = sf = opt.init(gen.params)
+    for x, y in [(np.ones((2, 3), np.float32), np.array([0, 5])), (np.ones((2, 3), np.float32), np.array([-1, 1]))]:
+        vg, _, sg = train_step(gen, loss, opt, sg, x, y)
+        vf, _, sf = step(x, y, sf)
+        assert float(vg) == float(vf)
+    _assert_params_identical(gen, fast)
+
+
+def test_no_fast_path_off_numpy(backend):
+    # every other library runs the generic math: the compiled step must say "not applicable"
+    model = mlp([3, 4, 2], dtype="float32", seed=0, backend=backend)
+    step = compile_train_step(model, SoftmaxCrossEntropy(), sgd(0.1))
+    if backend.name == "numpy":
+        x = backend.asarray(np.ones((2, 3)), "float32")
+        value, out, _ = step(x, np.array([0, 1]), sgd(0.1).init(model.params))
+        assert host(out).shape == (2, 2) and np.isfinite(float(value))
+    else:
+        assert step is None
+
+
+class _Custom(Optimizer):
+    pass
+
+
+@pytest.mark.parametrize("case", ["softmax-layer", "leaky-relu", "bce", "chain", "custom-optimizer",
+                                  "activation-before-softmax-ce", "float16", "two-activations"])
+def test_unsupported_configurations_return_none(numpy_backend, case):
+    layers, loss, opt, dtype = [Dense(3, 4), ReLU(), Dense(4, 2)], MSE(), sgd(0.1), "float32"
+    if case == "softmax-layer":
+        layers = [Dense(3, 2), Softmax()]
+    elif case == "leaky-relu":
+        layers = [Dense(3, 4), LeakyReLU(), Dense(4, 2)]
+    elif case == "bce":
+        layers, loss = [Dense(3, 2), Sigmoid()], BCE()
+    elif case == "chain":
+        opt = chain(sgd(0.1))
+    elif case == "custom-optimizer":
+        opt = _Custom(lambda p: 0, lambda g, s, p=None: (g, s))
+    elif case == "activation-before-softmax-ce":
+        layers, loss = [Dense(3, 2), Sigmoid()], SoftmaxCrossEntropy()
+    elif case == "float16":
+        dtype = "float16"
+    elif case == "two-activations":
+        layers = [Dense(3, 4), ReLU(), Tanh(), Dense(4, 2)]
+    model = Sequential(layers, seed=0, backend=numpy_backend, dtype=dtype)
+    assert compile_train_step(model, loss, opt) is None
