@@ -23,27 +23,26 @@ def test_env_var_is_the_default(monkeypatch):
 
 
 def test_auto_picks_numpy_without_gpu(monkeypatch):
-    from xpnet import backend as b
+    from xpnet.backend import selection as b
 
     monkeypatch.delenv("XPNET_BACKEND", raising=False)
-    monkeypatch.setattr(b, "_cuda_device_count", lambda: (0, "no GPU"))
+    monkeypatch.setattr(b, "cuda_device_count", lambda: (0, "no GPU"))
     assert get_backend("auto").name == "numpy"
     assert get_backend(device="cpu").name == "numpy"
 
 
 def test_auto_picks_cupy_when_a_gpu_is_usable(monkeypatch):
-    from xpnet import backend as b
+    from xpnet.backend import selection as b
 
-    monkeypatch.setattr(b, "_resolve_name", b._resolve_name)
-    monkeypatch.setattr(b, "_cuda_device_count", lambda: (1, ""))
+    monkeypatch.setattr(b, "cuda_device_count", lambda: (1, ""))
     assert b._resolve_name("auto", None) == "cupy"
     assert b._resolve_name(None, "gpu") == "cupy"
 
 
 def test_cupy_missing_names_the_extra(monkeypatch):
-    from xpnet import backend as b
+    from xpnet.backend import selection as b
 
-    monkeypatch.setattr(b, "_cuda_device_count", lambda: (0, "CuPy is not installed; " + b._INSTALL_HINT["cupy"]))
+    monkeypatch.setattr(b, "cuda_device_count", lambda: (0, "CuPy is not installed; " + b._INSTALL_HINT["cupy"]))
     with pytest.raises(BackendError, match=r"xpnet\[cuda12\]"):
         get_backend("cupy")
     with pytest.raises(BackendError, match="CuPy is not installed"):
@@ -51,9 +50,9 @@ def test_cupy_missing_names_the_extra(monkeypatch):
 
 
 def test_cupy_without_device_says_so():
-    from xpnet import backend as b
+    from xpnet.backend import selection as b
 
-    n, reason = b._cuda_device_count()
+    n, reason = b.cuda_device_count()
     if n:
         pytest.skip("a CUDA device is usable here")
     assert reason  # never raises, always explains

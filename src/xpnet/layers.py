@@ -192,7 +192,7 @@ class Sequential:
         """
         b = self.backend
         if _backend.is_array(x):
-            lib = _backend._library_name(x)
+            lib = _backend.library_name(x)
             if lib != b.name:
                 raise BackendMismatchError(
                     f"{name} is a {lib} array but the model's parameters are on {b.name}; "

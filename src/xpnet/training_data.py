@@ -21,8 +21,8 @@ def _as_array(model, data: Any, name: str) -> Any:
     """`data` as an array of the model's backend: host data (lists, NumPy arrays) is converted,
     arrays of another library or device are refused rather than copied behind the user's back."""
     b = model.backend
-    if _backend.is_array(data) and _backend._library_name(data) != "numpy":
-        lib = _backend._library_name(data)
+    if _backend.is_array(data) and _backend.library_name(data) != "numpy":
+        lib = _backend.library_name(data)
         if lib != b.name:
             raise BackendMismatchError(f"{name} is a {lib} array but the model's parameters are on {b.name}")
         return data

@@ -1,10 +1,8 @@
-"""The one module that knows array libraries by name.
+"""Choosing an array library and a device: `get_backend`, `backend_of`, `list_backends`.
 
-Everything else in xpnet gets its namespace `xp` from its inputs (through array-api-compat) or
-from a `Backend` object handed to it. This module selects a library, creates arrays on its
-device, moves arrays to the host, and provides random numbers (the array API standard has no
-random module). There is no "current backend" global: every call names its backend or takes it
-from its arrays, so two callers can never affect each other.
+A `Backend` is a library's array-api-compat namespace plus a device; it creates arrays there.
+There is no "current backend" global: every call names its backend or takes it from its arrays,
+so two callers can never affect each other.
 """
 
 from __future__ import annotations
@@ -17,7 +15,8 @@ from typing import Any, NamedTuple
 import array_api_compat
 import numpy as np
 
-from .errors import BackendError, BackendMismatchError, ConfigError
+from ..errors import BackendError, BackendMismatchError, ConfigError
+from .host import library_name, to_numpy
 
 #: Names accepted by `get_backend`, `--backend` and XPNET_BACKEND.
 BACKEND_NAMES = ("auto", "numpy", "array_api_strict", "torch", "cupy", "jax")
@@ -55,7 +54,7 @@ class Backend:
     def asarray(self, data: Any, dtype: Any = None) -> Any:
         """`data` (host array, list, or an array of this library) as an array on this device."""
         dt = None if dtype is None else self.dtype(dtype)
-        if self.name == "cupy" and not _is_namespace(data, "cupy"):
+        if self.name == "cupy" and library_name(data) != "cupy":
             data = np.asarray(data)
         if isinstance(data, np.ndarray) and data.dtype.kind == "f" and data.dtype.name not in ("float32", "float64") \
                 and not hasattr(self.xp, data.dtype.name):
@@ -92,10 +91,6 @@ class BackendStatus(NamedTuple):
     reason: str
 
 
-def _is_namespace(x: Any, name: str) -> bool:
-    return type(x).__module__.split(".")[0] == name
-
-
 def _import(name: str) -> Any:
     try:
         return importlib.import_module(_MODULE[name])
@@ -103,7 +98,7 @@ def _import(name: str) -> Any:
         raise BackendError(f"backend {name!r} is not installed ({exc}); {_INSTALL_HINT[name]}") from None
 
 
-def _cuda_device_count() -> tuple[int, str]:
+def cuda_device_count() -> tuple[int, str]:
     """(count, reason) for CuPy; never raises on a machine without a driver."""
     try:
         cupy = importlib.import_module("cupy")
@@ -134,7 +129,7 @@ def _resolve_name(name: str | None, device: str | None) -> str:
             return "numpy"
         if device == "gpu":
             return "cupy"
-        return "cupy" if _cuda_device_count()[0] > 0 else "numpy"
+        return "cupy" if cuda_device_count()[0] > 0 else "numpy"
     return name
 
 
@@ -173,7 +168,7 @@ def get_backend(name: str | Backend | None = None, *, device: Any = None) -> Bac
             device = "cuda"
         return Backend("torch", xp, torch.device(device or "cpu"))
     if resolved == "cupy":
-        n, reason = _cuda_device_count()
+        n, reason = cuda_device_count()
         if n == 0:
             raise BackendError(reason)
         if device == "cpu":
@@ -209,11 +204,6 @@ def list_backends() -> list[BackendStatus]:
     return out
 
 
-def _library_name(x: Any) -> str:
-    mod = type(x).__module__.split(".")[0]
-    return {"array_api_strict": "array_api_strict", "jaxlib": "jax"}.get(mod, mod)
-
-
 def backend_of(*arrays: Any, names: tuple[str, ...] | None = None) -> Backend:
     """The Backend that `arrays` live on; BackendMismatchError if they disagree.
 
@@ -222,7 +212,7 @@ def backend_of(*arrays: Any, names: tuple[str, ...] | None = None) -> Backend:
     arrays_named = [(names[i] if names else f"argument {i}", a) for i, a in enumerate(arrays) if a is not None]
     if not arrays_named:
         raise ConfigError("backend_of: no arrays given")
-    libs = {n: _library_name(a) for n, a in arrays_named}
+    libs = {n: library_name(a) for n, a in arrays_named}
     if len(set(libs.values())) > 1:
         where = ", ".join(f"{n} is a {lib} array" for n, lib in libs.items())
         raise BackendMismatchError(f"arrays from different libraries in one call: {where}")
@@ -238,179 +228,3 @@ def backend_of(*arrays: Any, names: tuple[str, ...] | None = None) -> Backend:
     return Backend(next(iter(libs.values())), xp, first)
 
 
-def is_array(x: Any) -> bool:
-    return array_api_compat.is_array_api_obj(x)
-
-
-def to_numpy(x: Any) -> np.ndarray:
-    """Copy an array of any supported library to a NumPy array on the host."""
-    if isinstance(x, np.ndarray):
-        return x
-    lib = _library_name(x)
-    if lib == "cupy":
-        return x.get()
-    if lib == "torch":
-        return x.detach().cpu().numpy()
-    try:
-        return np.from_dlpack(x)
-    except Exception:
-        return np.asarray(x)
-
-
-def to_float(x: Any) -> float:
-    """A 0-d array as a Python float (a device-to-host transfer on a GPU: call it rarely)."""
-    return float(to_numpy(x))
-
-
-# --- random numbers -------------------------------------------------------------------------
-
-
-class HostRandom:
-    """Seeded random numbers drawn on the host with NumPy, then moved to the backend's device.
-
-    Drawing on the host makes the numbers identical on every backend for the same seed, which is
-    what cross-backend tests compare. `legacy=True` uses NumPy's legacy Mersenne Twister
-    (`RandomState`), the generator the seed programs use; otherwise PCG64 (`default_rng`).
-    """
-
-    def __init__(self, seed: int | None = None, *, legacy: bool = False) -> None:
-        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
-            raise ConfigError(f"seed: expected a non-negative integer or None, got {seed!r}")
-        self.legacy = legacy
-        self._gen = np.random.RandomState(seed) if legacy else np.random.default_rng(seed)
-
-    # the seeds' weights: 2 * random(shape) - 1, drawn in float64 on the host
-    def uniform_pm1(self, shape: tuple[int, ...]) -> np.ndarray:
-        return 2 * self._gen.random(shape) - 1
-
-    def uniform(self, low: float, high: float, shape: tuple[int, ...]) -> np.ndarray:
-        return self._gen.uniform(low, high, shape)
-
-    def normal(self, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
-        return self._gen.normal(0.0, scale, shape)
-
-    def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
-        return np.zeros(shape)
-
-    def random(self, shape: tuple[int, ...]) -> np.ndarray:
-        return self._gen.random(shape)
-
-    def permutation(self, n: int) -> np.ndarray:
-        return self._gen.permutation(n)
-
-    def keep_mask(self, shape: tuple[int, ...], keep_prob: float, *, xp: Any, device: Any, dtype: Any) -> Any:
-        """A dropout mask: 1 with probability keep_prob, else 0, in `dtype` on `device`.
-
-        Drawn on the host so the same seed gives the same mask on every backend (one host-to-device
-        copy per call; fine on the CPU, a cost on a GPU)."""
-        if isinstance(keep_prob, bool) or not isinstance(keep_prob, (int, float)) or not 0 < keep_prob <= 1:
-            raise ConfigError(f"keep_prob: expected a number in (0, 1], got {keep_prob!r}")
-        mask = (self._gen.random(tuple(shape)) < keep_prob).astype(np.float64)
-        return xp.asarray(mask, dtype=dtype, device=device)
-
-    def get_state(self) -> dict:
-        """A JSON-serialisable snapshot, for exact resume."""
-        if self.legacy:
-            kind, keys, pos, has_gauss, gauss = self._gen.get_state()
-            return {"kind": "legacy", "keys": keys.tolist(), "pos": int(pos),
-                    "has_gauss": int(has_gauss), "gauss": float(gauss)}
-        return {"kind": "pcg64", "state": _jsonable(self._gen.bit_generator.state)}
-
-    def set_state(self, state: dict) -> None:
-        if state.get("kind") == "legacy":
-            self.legacy = True
-            self._gen = np.random.RandomState()
-            self._gen.set_state(("MT19937", np.asarray(state["keys"], dtype=np.uint32), state["pos"],
-                                 state["has_gauss"], state["gauss"]))
-        elif state.get("kind") == "pcg64":
-            self.legacy = False
-            self._gen = np.random.default_rng()
-            self._gen.bit_generator.state = state["state"]
-        else:
-            raise ConfigError(f"random state: unknown kind {state.get('kind')!r}")
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
-class DeviceRandom:
-    """Random numbers drawn by the backend's own generator, on its device (CuPy, torch).
-
-    On a GPU a host-drawn dropout mask costs a host-to-device copy every step; this generator
-    draws where the arrays live. Its numbers differ from HostRandom's (and between libraries), so
-    cross-backend comparisons use HostRandom. Same interface as HostRandom for what training uses:
-    keep_mask, permutation, get_state/set_state.
-    """
-
-    def __init__(self, backend: Backend, seed: int | None = 0) -> None:
-        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
-            raise ConfigError(f"seed: expected a non-negative integer or None, got {seed!r}")
-        self.backend = backend
-        if backend.name == "torch":
-            import torch
-
-            self._gen = torch.Generator(device=backend.device)
-            self._gen.manual_seed(int(seed or 0))
-        elif backend.name == "cupy":
-            import cupy
-
-            with backend.device:
-                self._gen = cupy.random.default_rng(seed)
-        else:
-            raise ConfigError(f"device_rng: backend {backend.name!r} has no device generator; "
-                              "use the host generator (device_rng=False), or cupy or torch")
-
-    def random(self, shape: tuple[int, ...], dtype: Any) -> Any:
-        """Uniform [0, 1) numbers of `dtype`, created on the device."""
-        shape = tuple(int(s) for s in shape)
-        if self.backend.name == "torch":
-            import torch
-
-            return torch.rand(shape, generator=self._gen, device=self.backend.device, dtype=dtype)
-        with self.backend.device:
-            return self._gen.random(shape, dtype=dtype)
-
-    def keep_mask(self, shape: tuple[int, ...], keep_prob: float, *, xp: Any, device: Any, dtype: Any) -> Any:
-        if isinstance(keep_prob, bool) or not isinstance(keep_prob, (int, float)) or not 0 < keep_prob <= 1:
-            raise ConfigError(f"keep_prob: expected a number in (0, 1], got {keep_prob!r}")
-        return xp.astype(self.random(shape, dtype) < keep_prob, dtype)
-
-    def permutation(self, n: int) -> Any:
-        if self.backend.name == "torch":
-            import torch
-
-            return torch.randperm(int(n), generator=self._gen, device=self.backend.device)
-        with self.backend.device:
-            return self._gen.permutation(int(n))
-
-    def get_state(self) -> dict:
-        if self.backend.name == "torch":
-            return {"kind": "torch", "state": self._gen.get_state().tolist()}
-        # CuPy's generators expose no portable state: an exact resume needs the host generator
-        return {"kind": "cupy-unsaved"}
-
-    def set_state(self, state: dict) -> None:
-        if state.get("kind") == "torch" and self.backend.name == "torch":
-            import torch
-
-            self._gen.set_state(torch.tensor(state["state"], dtype=torch.uint8))
-        else:
-            raise ConfigError(f"random state: cannot restore {state.get('kind')!r} into a {self.backend.name} "
-                              "device generator; train with device_rng=False for exact resume")
-# --- per-library fast paths -----------------------------------------------------------------
-
-
-def compile_train_step(model: Any, loss_fn: Any, optimizer: Any):
-    """A training step specialised for the model's array library, or None where no fast path
-    applies. The step is `step(x, y, opt_state, rng=None) -> (loss, outputs, opt_state)`, the same
-    contract as `train.train_step`, and leaves `model.params` holding the updated arrays (updated
-    in place: see xpnet/fast/numpy_step.py). Each fast path is proven equal to the generic step in
-    tests/test_fastpath.py."""
-    from .fast import compile_train_step as _compile
-
-    return _compile(model, loss_fn, optimizer)

@@ -1,0 +1,45 @@
+"""Which library an array belongs to, and bringing arrays to the host as NumPy arrays.
+
+Host-side code (checkpoints, data loading, printing, metrics read once per epoch) goes through
+these functions so that it never needs to know which library produced an array.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+
+def library_name(x: Any) -> str:
+    """The name of the array library `x` belongs to ("numpy", "torch", "cupy", "jax", ...)."""
+    mod = type(x).__module__.split(".")[0]
+    # jax arrays are defined in jaxlib; every other library's arrays live in its own package
+    return {"jaxlib": "jax"}.get(mod, mod)
+
+
+def is_array(x: Any) -> bool:
+    """True for an array of any library array-api-compat knows (not for Python numbers or lists)."""
+    return array_api_compat.is_array_api_obj(x)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Copy an array of any supported library to a NumPy array on the host."""
+    if isinstance(x, np.ndarray):
+        return x
+    lib = library_name(x)
+    # np.asarray refuses CuPy arrays by design, and torch tensors may need a detach and a move
+    if lib == "cupy":
+        return x.get()
+    if lib == "torch":
+        return x.detach().cpu().numpy()
+    try:
+        return np.from_dlpack(x)
+    except Exception:  # a library without DLPack export on this version: the buffer protocol
+        return np.asarray(x)
+
+
+def to_float(x: Any) -> float:
+    """A 0-d array as a Python float (a device-to-host transfer on a GPU: call it rarely)."""
+    return float(to_numpy(x))
