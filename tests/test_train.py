@@ -209,9 +209,9 @@ def _trainer(backend, seed=1, **kw):
 
 def _host_state(state):
     """The snapshot as a checkpoint file would hold it: NumPy arrays and a JSON round trip."""
-    from xpnet.train import _map_arrays
+    from xpnet.tree import map_arrays
 
-    arrays = {k: _map_arrays(xb.to_numpy, state[k]) for k in ("params", "buffers", "opt_state", "best_params",
+    arrays = {k: map_arrays(xb.to_numpy, state[k]) for k in ("params", "buffers", "opt_state", "best_params",
                                                                "best_buffers")}
     rest = json.loads(json.dumps({k: v for k, v in state.items() if k not in arrays}))
     return {**rest, **arrays}

@@ -18,7 +18,8 @@ from .optim import (Optimizer, adam, adamw, apply_updates, chain, get_optimizer,
                     scale_by_learning_rate, scale_by_momentum, scale_by_rms, sgd)
 from .regularization import add_decayed_weights, clip_by_global_norm, clip_by_value, l1, l2
 from .schedules import cosine_decay, exponential_decay, step_decay, warmup
-from .train import Trainer, TrainerState, fit, make_train_step, train_step
+from .step import make_train_step, train_step
+from .train import Trainer, TrainerState, fit
 from .tree import tree_flatten, tree_unflatten
 
 __version__ = "0.1.0"

@@ -15,204 +15,17 @@ from __future__ import annotations
 
 import array_api_compat
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .backend import backend_of, get_backend, to_numpy
-from .layers import Sequential
-from .train import Trainer, _map_arrays  # _map_arrays: fn applied to every array of a state tree
-from .workflow import (MOMENTUM_OPTIMIZERS, build_network, build_optimizer, model_from_host, model_to_host,
-                       predict_outputs)
+from .backend import to_numpy
+from .sklearn_base import MLPBase, host_data, is_non_numpy_array
 
-_ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's name -> xpnet's; others are shared
+__all__ = ["MLPClassifier", "MLPRegressor"]
 
 
-def _on_device(x) -> bool:
-    """An array of a library other than NumPy (torch, CuPy, array-api-strict...)."""
-    return array_api_compat.is_array_api_obj(x) and not isinstance(x, np.ndarray)
-
-
-def _host(x):
-    return to_numpy(x) if _on_device(x) else x
-
-
-class _XpnetMLP(BaseEstimator):
-    """Shared by both estimators; subclasses set how targets become outputs and back.
-
-    scikit-learn's meanings: hidden_layer_sizes, activation ("logistic" is sigmoid; also leaky_relu),
-    learning_rate_init, batch_size ("auto": min(200, n)), max_iter (epochs), shuffle, random_state,
-    tol and n_iter_no_change (stop after that many epochs without a tol improvement of the loss, or
-    of the validation loss with early_stopping, which holds out validation_fraction and keeps the
-    best weights), momentum (sgd family, rmsprop). solver: any xpnet optimizer name (sgd, momentum,
-    nesterov, rmsprop, adam, adamw). alpha: L2 rate added to the weights' (not biases') gradient.
-    xpnet's: dropout and batchnorm after each hidden layer; backend/device to train on (default:
-    the input's library, NumPy for host data); dtype (default: the input's float type).
-    """
-
-    _loss_name = "mse"
-
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=1e-4,
-                 batch_size="auto", learning_rate_init=1e-3, max_iter=200, shuffle=True, random_state=None,
-                 tol=1e-4, momentum=0.9, early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 dropout=0.0, batchnorm=False, backend=None, device=None, dtype=None):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.momentum = momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.dropout = dropout
-        self.batchnorm = batchnorm
-        self.backend = backend
-        self.device = device
-        self.dtype = dtype
-
-    # --- input checks: scikit-learn's for host data, the same rules on the device otherwise -----
-
-    def _check_X(self, X, y=None, *, reset: bool, fitting: bool = False):
-        if _on_device(X):
-            xp = array_api_compat.array_namespace(X)
-            if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-                raise ValueError(f"X: expected a 2-D array of at least 1 sample and 1 feature, got shape {tuple(X.shape)}")
-            if reset:
-                self.n_features_in_ = int(X.shape[1])
-            elif X.shape[1] != self.n_features_in_:
-                raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                                 f"{self.n_features_in_} features as input")
-            if not bool(xp.all(xp.isfinite(X))):  # one host read per call
-                raise ValueError("X: contains NaN or infinity")
-            return X, y
-        if fitting:
-            return validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32),
-                                 multi_output=self._multi_output, y_numeric=self._loss_name == "mse")
-        return validate_data(self, X, reset=reset, dtype=(np.float64, np.float32)), None
-
-    def _model_backend(self, X):
-        if self.backend is not None or self.device is not None:
-            return get_backend(self.backend, device=self.device)
-        return backend_of(X) if _on_device(X) else get_backend("numpy")
-
-    def _to_model(self, a, dtype: str | None = None):
-        """`a` on the model's backend (a host round trip only when the libraries differ)."""
-        b = self.model_.backend
-        if _on_device(a) and backend_of(a).name == b.name and array_api_compat.device(a) == b.device:
-            return a if dtype is None else b.xp.astype(a, b.dtype(dtype))
-        return b.asarray(_host(a), dtype)
-
-    def _like(self, out, X):
-        """Outputs in the namespace (and on the device) of the input X."""
-        if not _on_device(X):
-            return to_numpy(out)
-        mine, like = backend_of(out), backend_of(X)
-        return out if (mine.name, mine.device) == (like.name, like.device) else like.asarray(to_numpy(out))
-
-    # --- fitting -------------------------------------------------------------------------------
-
-    def _hidden(self) -> list[int]:
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, (int, np.integer)) else list(sizes)
-        if all(isinstance(s, (int, np.integer)) and s > 0 for s in sizes):
-            return [int(s) for s in sizes]
-        raise ValueError(f"hidden_layer_sizes: expected positive integers, got {self.hidden_layer_sizes!r}")
-
-    def _seed(self) -> int:
-        # random_state None: a fresh seed from NumPy's global generator, as scikit-learn does
-        if isinstance(self.random_state, (int, np.integer)):
-            return int(self.random_state)
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-
-    def _start(self, X, n_out: int) -> None:
-        """Build the network and its Trainer for a first fit."""
-        seed = self._seed()
-        backend = self._model_backend(X)
-        dtype = self.dtype or ("float32" if "float32" in str(X.dtype) else "float64")
-        self.model_ = build_network(self.n_features_in_, self._hidden(), n_out,
-                                    activation=_ACTIVATIONS.get(self.activation, self.activation),
-                                    dropout=self.dropout, batchnorm=self.batchnorm, seed=seed,
-                                    backend=backend, dtype=dtype)
-        self._trainer = self._make_trainer(seed, min(200, X.shape[0]) if self.batch_size == "auto" else self.batch_size)
-
-    def _make_trainer(self, seed: int, batch_size: int) -> Trainer:
-        opt = build_optimizer(self.solver, lr=self.learning_rate_init, l2=self.alpha,
-                              momentum=self.momentum if self.solver in MOMENTUM_OPTIMIZERS else None)
-        # scikit-learn's rule: stop after n_iter_no_change epochs without a `tol` improvement of the
-        # training loss, or of the validation loss with early_stopping (whose best weights are kept).
-        return Trainer(self.model_, loss=self._loss_name, optimizer=opt, batch_size=batch_size, shuffle=self.shuffle,
-                       seed=seed, patience=self.n_iter_no_change, min_delta=self.tol,
-                       restore_best=bool(self.early_stopping))
-
-    def _train(self, X, y, epochs: int, validation_fraction: float = 0.0):
-        t, dtype = self._trainer, self.model_.dtype_name
-        y = self._to_model(y, dtype if self._loss_name == "mse" else None)  # class labels stay integers
-        # xpnet's ConfigError/DataError/ShapeError are ValueErrors, as scikit-learn expects
-        history = t.fit(self._to_model(X, dtype), y, epochs=t.state.epoch + epochs, validation_split=validation_fraction)
-        self.n_iter_ = len(history.epoch)
-        self.loss_curve_ = list(history.history["loss"])
-        self.history_ = history.as_dict()
-        return self
-
-    def _fit(self, X, y, *, first: bool):
-        X, y = self._check_X(X, y, reset=first, fitting=True)
-        y_model, n_out = self._encode_targets(y, first=first)
-        if first:
-            self._start(X, n_out)
-        return X, y_model
-
-    def fit(self, X, y):
-        """Train a new network for up to max_iter epochs."""
-        X, y = self._fit(X, y, first=True)
-        return self._train(X, y, self.max_iter, self.validation_fraction if self.early_stopping else 0.0)
-
-    def _partial_fit(self, X, y, classes=None):
-        first = not hasattr(self, "model_")
-        if first and classes is not None:
-            self.classes_ = np.unique(np.asarray(classes))
-        X, y = self._fit(X, y, first=first)
-        return self._train(X, y, 1)
-
-    def _outputs(self, X):
-        check_is_fitted(self)
-        X, _ = self._check_X(X, reset=False)
-        return predict_outputs(self.model_, self._to_model(X, self.model_.dtype_name), self._loss_name), X
-
-    def _host_score(self, X, y, sample_weight=None):
-        """Accuracy (classifier) or R^2 (regressor), computed on the host."""
-        return float(self._metric(_host(y), _host(self.predict(X)), sample_weight=_host(sample_weight)))
-
-    # --- pickling: the model's arrays go through the host, its backend by name -----------------
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # a copy: object.__getstate__ may return __dict__ itself
-        trainer = state.pop("_trainer", None)  # its optimizer is closures: rebuilt when unpickled
-        if trainer is not None:  # ... from the loop's state, so partial_fit goes on exactly
-            state["_trainer"] = {"seed": trainer.seed, "batch_size": trainer.batch_size,
-                                 "state": _map_arrays(to_numpy, trainer.state_dict())}
-        if isinstance(state.get("model_"), Sequential):
-            state["model_"] = model_to_host(state["model_"])
-        return state
-
-    def __setstate__(self, state):
-        if isinstance(state.get("model_"), dict):
-            state["model_"] = model_from_host(state["model_"])
-        trainer_state = state.pop("_trainer", None)
-        super().__setstate__(state)
-        if trainer_state is not None:
-            self._trainer = self._make_trainer(trainer_state["seed"], trainer_state["batch_size"])
-            self._trainer.load_state_dict(trainer_state["state"])
-
-
-class MLPClassifier(ClassifierMixin, _XpnetMLP):
+class MLPClassifier(ClassifierMixin, MLPBase):
     """A multi-layer perceptron classifier: softmax outputs, cross-entropy loss. Passes every
     scikit-learn estimator check (none expected to fail; see the module docstring for skips).
 
@@ -224,7 +37,7 @@ class MLPClassifier(ClassifierMixin, _XpnetMLP):
     _multi_output = False
 
     def _encode_targets(self, y, *, first: bool):
-        y_host = np.asarray(_host(y))
+        y_host = np.asarray(host_data(y))
         check_classification_targets(y_host)
         if not hasattr(self, "classes_"):  # fit() clears it; partial_fit's first call sets it
             self.classes_ = np.unique(y_host)
@@ -253,16 +66,16 @@ class MLPClassifier(ClassifierMixin, _XpnetMLP):
         proba, X = self._outputs(X)
         xp = self.model_.backend.xp
         index = xp.argmax(proba, axis=1)
-        if _on_device(X) and np.issubdtype(self.classes_.dtype, np.number):
+        if is_non_numpy_array(X) and np.issubdtype(self.classes_.dtype, np.number):
             labels = self._to_model(self.classes_)
             return self._like(xp.take(labels, index, axis=0), X)
         return self.classes_[to_numpy(index)]
 
     _metric = staticmethod(accuracy_score)
-    score = _XpnetMLP._host_score  # ClassifierMixin's would hand CuPy arrays to NumPy
+    score = MLPBase._host_score  # ClassifierMixin's would hand CuPy arrays to NumPy
 
 
-class MLPRegressor(RegressorMixin, _XpnetMLP):
+class MLPRegressor(RegressorMixin, MLPBase):
     """A multi-layer perceptron regressor: linear outputs, mean squared error.
     y of shape (samples,) gives predictions of that shape; (samples, k) gives (samples, k).
     Passes every scikit-learn estimator check (none expected to fail; see the module docstring)."""
@@ -273,7 +86,7 @@ class MLPRegressor(RegressorMixin, _XpnetMLP):
     def _encode_targets(self, y, *, first: bool):
         if first:
             self._y_1d = y.ndim == 1
-        if _on_device(y):
+        if is_non_numpy_array(y):
             xp = array_api_compat.array_namespace(y)
             y2 = xp.reshape(y, (y.shape[0], -1))
         else:
@@ -294,7 +107,7 @@ class MLPRegressor(RegressorMixin, _XpnetMLP):
         return self._like(out, X)
 
     _metric = staticmethod(r2_score)
-    score = _XpnetMLP._host_score  # RegressorMixin's would hand CuPy arrays to NumPy
+    score = MLPBase._host_score  # RegressorMixin's would hand CuPy arrays to NumPy
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

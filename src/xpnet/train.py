@@ -1,4 +1,4 @@
-"""Training: one step (the seam every step runs through) and the epoch loop around it.
+"""Training: the epoch loop around the step of step.py, and `fit`.
 
 The loop keeps everything it needs between epochs in a `TrainerState` (epoch, step, optimizer
 state, the host random generators, history, best weights, patience counter), so that a run can
@@ -19,37 +19,9 @@ from .callbacks import History, as_callbacks
 from .errors import ConfigError, DivergenceError
 from .losses import get_loss
 from .metrics import correct_count, evaluate_sums, resolve_metrics
-from .optim import apply_updates
+from .step import make_train_step, train_step  # noqa: F401  (train_step re-exported)
 from .training_data import check_batch_rows, prepare_data, split_data
-
-
-def make_train_step(model, loss_fn, optimizer, *, fast: bool = True):
-    """step(x, y, opt_state, rng) -> (loss, outputs, opt_state), updating `model.params`.
-
-    The one place a training step is defined: forward, loss, backward, optimizer update. The loss
-    is a 0-d device array (not synchronised); outputs are those before the update. Where the
-    backend module has a fast path for this model, loss and optimizer (preallocated buffers and
-    in-place updates on NumPy), that step is used instead; tests/test_fastpath.py proves it equal.
-    """
-    compiled = _backend.compile_train_step(model, loss_fn, optimizer) if fast else None
-    if compiled is not None:
-        return compiled
-
-    def step(x, y, opt_state, rng=None):
-        out, backprop = model.forward(x, training=True, rng=rng)
-        value, dout = loss_fn(out, y)
-        _, grads = backprop(dout)
-        updates, opt_state = optimizer.update(grads, opt_state, model.params)
-        model.params = apply_updates(model.params, updates)
-        return value, out, opt_state
-
-    return step
-
-
-def train_step(model, loss_fn, optimizer, opt_state, x, y, *, rng: Any = None):
-    """Run one gradient step on (x, y) on the generic path. In a loop, build the step once with
-    `make_train_step` instead: it may use a backend's fast path (compiled once, buffers reused)."""
-    return make_train_step(model, loss_fn, optimizer, fast=False)(x, y, opt_state, rng)
+from .tree import map_arrays
 
 
 @dataclass
@@ -80,19 +52,6 @@ def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> Any
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ConfigError(f"{name}: expected an integer >= {low}{' or None' if allow_none else ''}, got {value!r}")
     return int(value)  # NumPy integers too
-
-
-def _map_arrays(fn, tree):
-    """`tree` (dicts, lists, tuples, NamedTuples) with `fn` applied to every array in it."""
-    if _backend.is_array(tree):
-        return fn(tree)
-    if isinstance(tree, dict):
-        return {k: _map_arrays(fn, v) for k, v in tree.items()}
-    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
-        return type(tree)(*(_map_arrays(fn, v) for v in tree))
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(_map_arrays(fn, v) for v in tree)
-    return tree
 
 
 class Trainer:
@@ -139,7 +98,7 @@ class Trainer:
 
     def _copy(self, tree):
         b = self.model.backend
-        return _map_arrays(lambda a: b.xp.asarray(a, copy=True, device=b.device), tree)
+        return map_arrays(lambda a: b.xp.asarray(a, copy=True, device=b.device), tree)
 
     def state_dict(self) -> dict:
         """A snapshot of the model's weights and the loop: device arrays (copies) in nested dicts
@@ -157,16 +116,16 @@ class Trainer:
         continues with epoch `state["epoch"]`."""
         b, st = self.model.backend, self.state
         to_device = lambda a: b.xp.asarray(b.asarray(a), copy=True, device=b.device)  # noqa: E731
-        self.model.params = _map_arrays(to_device, dict(state["params"]))
-        self.model.buffers = _map_arrays(to_device, dict(state["buffers"]))
-        st.opt_state = _map_arrays(to_device, state["opt_state"])
+        self.model.params = map_arrays(to_device, dict(state["params"]))
+        self.model.buffers = map_arrays(to_device, dict(state["buffers"]))
+        st.opt_state = map_arrays(to_device, state["opt_state"])
         st.epoch, st.step = int(state["epoch"]), int(state["step"])
         st.shuffle_rng.set_state(state["shuffle_rng"])
         st.dropout_rng.set_state(state["dropout_rng"])
         st.history = History.from_dict(state["history"])
         st.best, st.wait = state["best"], int(state["wait"])
-        st.best_params = _map_arrays(to_device, state["best_params"])
-        st.best_buffers = _map_arrays(to_device, state["best_buffers"])
+        st.best_params = map_arrays(to_device, state["best_params"])
+        st.best_buffers = map_arrays(to_device, state["best_buffers"])
 
     # --- the loop -------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Flatten nested optimizer states to named leaves and back, for checkpoints.
+"""Nested states (optimizer states, trainer snapshots): map a function over their arrays, and
+flatten them to named leaves and back for checkpoints.
 
 An optimizer state is a tree of tuples, NamedTuples, lists and dicts whose leaves are arrays,
 Python numbers or None. `tree_flatten` names each array/number leaf by its path ("0/trace/0.W")
@@ -43,6 +44,20 @@ def _children(node: Any, prefix: str):
                 raise ConfigError(f"tree: dict keys must be non-empty strings without '/', got {k!r} at {prefix or ROOT!r}")
         return "dict", [(_join(prefix, k), k, c) for k, c in node.items()]
     return None, []
+
+
+def map_arrays(fn, tree):
+    """`tree` (dicts, lists, tuples, NamedTuples) with `fn` applied to every array in it; other
+    leaves (numbers, None) are kept as they are."""
+    if _backend.is_array(tree):
+        return fn(tree)
+    if isinstance(tree, dict):
+        return {k: map_arrays(fn, v) for k, v in tree.items()}
+    if _is_namedtuple(tree):
+        return type(tree)(*(map_arrays(fn, v) for v in tree))
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(map_arrays(fn, v) for v in tree)
+    return tree
 
 
 def tree_flatten(tree: Any) -> tuple[dict[str, Any], dict]:
