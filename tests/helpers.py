@@ -29,6 +29,22 @@ def numerical_grad(f, x_host, backend, dtype="float64", eps=1e-6):
     return g
 
 
+
+def assert_param_grads_match(model, grads, loss_value, backend, *, rtol, atol):
+    """Every parameter's backpropagated gradient in `grads` equals central differences of
+    `loss_value()` (a 0-d array computed from `model.params`), element by element."""
+    assert set(grads) == set(model.params)
+    for name, value in model.params.items():
+        def f(v, name=name):
+            saved = model.params[name]
+            model.params[name] = v
+            try:
+                return loss_value()
+            finally:
+                model.params[name] = saved
+        np.testing.assert_allclose(host(grads[name]), numerical_grad(f, host(value).copy(), backend),
+                                   rtol=rtol, atol=atol, err_msg=name)
+
 SRC = __import__("pathlib").Path(__file__).resolve().parents[1] / "src"
 
 

@@ -10,7 +10,7 @@ from xpnet.batchnorm import BatchNorm
 from xpnet.dropout import Dropout
 from xpnet.layers import Context, Dense
 
-from helpers import host, numerical_grad
+from helpers import assert_param_grads_match, host, numerical_grad
 
 RTOL, ATOL = 1e-6, 1e-8
 
@@ -117,16 +117,7 @@ def test_whole_network_gradient_dense_batchnorm_relu_dropout(backend):
     out, bp = forward()
     _, grads = bp(loss(out, y)[1])
     assert set(grads) == set(model.params) == {"0.W", "0.b", "1.gamma", "1.beta", "4.W", "4.b"}
-    for name, value in model.params.items():
-        def f(v, name=name):
-            saved = model.params[name]
-            model.params[name] = v
-            try:
-                return loss(forward()[0], y)[0]
-            finally:
-                model.params[name] = saved
-        np.testing.assert_allclose(host(grads[name]), numerical_grad(f, host(value).copy(), backend),
-                                   rtol=RTOL, atol=ATOL, err_msg=name)
+    assert_param_grads_match(model, grads, lambda: loss(forward()[0], y)[0], backend, rtol=RTOL, atol=ATOL)
 
 
 def test_sequential_updates_buffers_only_when_training(backend):

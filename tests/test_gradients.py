@@ -9,7 +9,7 @@ from xpnet.activations import ACTIVATIONS
 from xpnet.layers import Context, Dense
 from xpnet.losses import LOSSES
 
-from helpers import host, numerical_grad
+from helpers import assert_param_grads_match, host, numerical_grad
 
 RTOL, ATOL = 1e-6, 1e-8  # float64 central differences with eps = 1e-6
 
@@ -108,14 +108,4 @@ def test_whole_network_gradient(backend):
     out, bp = model.forward(x, training=True)
     _, dout = loss(out, y)
     _, grads = bp(dout)
-    assert set(grads) == set(model.params)
-    for name, value in model.params.items():
-        def f(v, name=name):
-            saved = model.params[name]
-            model.params[name] = v
-            try:
-                return loss(model.forward(x)[0], y)[0]
-            finally:
-                model.params[name] = saved
-        np.testing.assert_allclose(host(grads[name]), numerical_grad(f, host(value).copy(), backend),
-                                   rtol=RTOL, atol=ATOL, err_msg=name)
+    assert_param_grads_match(model, grads, lambda: loss(model.forward(x)[0], y)[0], backend, rtol=RTOL, atol=ATOL)

@@ -11,12 +11,10 @@ only from Layer subclasses already imported, by type name, with JSON constructor
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ import numpy as np
 from . import backend as _backend
 from .errors import CheckpointError, ConfigError
 from .layers import Layer, Sequential
-from .npyio import read_npy_file
+from .npyio import atomic_write, read_npy_file
 from .tree import dtype_name
 from .tree import tree_flatten, tree_unflatten  # re-exported: optimizer states in checkpoints
 
@@ -82,36 +80,7 @@ def save_arrays(path: str | os.PathLike, arrays: dict[str, Any], meta: dict | No
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"meta: must be JSON-serialisable with finite numbers ({exc})") from None
     payload = {**host, META_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
-    _atomic_write(path, lambda f: np.savez(f, **payload))
-
-
-def _atomic_write(path: Path, write) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise CheckpointError(f"{path}: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp makes the file private (0600); give it the mode an ordinary open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        with contextlib.suppress(AttributeError, OSError):  # no fchmod on Windows
-            os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    # the rename itself is only durable once the directory entry is on disk
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    atomic_write(path, lambda f: np.savez(f, **payload), CheckpointError)
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -166,10 +135,8 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
 
 def layer_registry() -> dict[str, type]:
     """Every imported Layer subclass by class name (xpnet's own, plus any the user imported)."""
-    importlib.import_module(".activations", __package__)
-    for optional in ("dropout", "batchnorm"):  # added by other modules; absent in older trees
-        with contextlib.suppress(ModuleNotFoundError):
-            importlib.import_module(f".{optional}", __package__)
+    for module in ("activations", "dropout", "batchnorm"):  # xpnet's layers, imported or not yet
+        importlib.import_module(f".{module}", __package__)
     found: dict[str, type] = {}
     stack = list(Layer.__subclasses__())
     while stack:
@@ -204,7 +171,7 @@ def load_model(path: str | os.PathLike, *, backend: Any = None, device: Any = No
     arrays, meta = load_arrays(path)
     if meta.get("kind") != "model":
         raise CheckpointError(f"{path}: holds {meta.get('kind')!r} data, not a model")
-    layers = _build_layers(path, meta.get("architecture"))
+    layers = build_layers(path, meta.get("architecture"))
     target = _backend.get_backend(backend, device=device)
     try:
         model = Sequential(layers, seed=0, backend=target, dtype=meta.get("dtype"))
@@ -217,7 +184,9 @@ def load_model(path: str | os.PathLike, *, backend: Any = None, device: Any = No
     return model, meta.get("metadata", {})
 
 
-def _build_layers(path: Path, architecture: Any) -> list[Layer]:
+def build_layers(path: Path, architecture: Any) -> list[Layer]:
+    """Fresh Layer objects from a saved architecture (a list of {"type": name, **kwargs}); only
+    classes already imported are used (see layer_registry). CheckpointError naming `path`."""
     if not isinstance(architecture, list) or not architecture:
         raise CheckpointError(f"{path}: architecture is missing or not a list of layers")
     registry = layer_registry()

@@ -175,8 +175,8 @@ def cmd_predict(args) -> int:
 
     from .backend import get_backend, to_numpy
     from .data import load_features
-    from .checkpoint import _atomic_write  # temp file, fsync, rename: a failed write leaves no file
     from .errors import ConfigError
+    from .npyio import atomic_write  # temp file, fsync, rename: a failed write leaves no file
     from .rundir import csv_text, load_run, prediction_table
     from .workflow import Standardizer, check_width, predict_outputs
 
@@ -190,9 +190,9 @@ def cmd_predict(args) -> int:
     values = np.asarray(to_numpy(predict_outputs(model, X, run["loss"])), dtype=np.float64)
     columns, arrays = prediction_table(values, run)
     if output is not None and output.suffix.lower() == ".npz":
-        _atomic_write(output, lambda f: np.savez(f, **arrays))
+        atomic_write(output, lambda f: np.savez(f, **arrays), ConfigError)
     elif output is not None:
-        _atomic_write(output, lambda f: f.write(csv_text(columns).encode()))
+        atomic_write(output, lambda f: f.write(csv_text(columns).encode()), ConfigError)
     if args.json:  # the predictions themselves go in the JSON object when there is no --output
         result = {"rows": int(len(values)), "output": str(output) if output else None}
         if output is None:
@@ -276,10 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except XpnetError as exc:
-        print(f"xpnet: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # what no check could foresee: a full disk, a directory we may not write
+    except (XpnetError, OSError) as exc:  # OSError: what no check foresees (a full disk, no write permission)
         print(f"xpnet: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

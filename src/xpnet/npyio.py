@@ -1,4 +1,5 @@
-"""Reading NumPy .npz/.npy files without ever unpickling, for checkpoints and data sets.
+"""NumPy files on disk: reading .npz/.npy without ever unpickling (checkpoints, data sets) and
+writing any file atomically (checkpoints, models, predictions).
 
 `np.load` falls back to pickle for files that are neither zip nor .npy, and object arrays inside
 an archive are pickles too. `read_npy_file` checks the magic bytes first and loads with
@@ -7,7 +8,11 @@ allow_pickle=False, and turns every failure into one line of the caller's error 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from pathlib import Path
+from typing import IO, Any, Callable
 
 import numpy as np
 
@@ -49,3 +54,35 @@ def read_npy_file(path: Path, error: type[Exception], *, allow_npy: bool = True)
         raise error(f"{path}: corrupt ({first_line(exc)})") from None
     except Exception as exc:  # BadZipFile, zlib.error, bad CRC, EOF: whatever a damaged archive raises
         raise error(f"{path}: corrupt or truncated ({type(exc).__name__}: {first_line(exc)})") from None
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], Any], error: type[Exception]) -> None:
+    """Call `write(f)` on a temporary file next to `path`, then flush, fsync and rename it over
+    `path`: a crash or an error at any point leaves a previous file at `path` whole and no
+    temporary file behind. `error` (naming `path`) when the directory does not exist."""
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise error(f"{path}: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        # mkstemp makes the file private (0600); give it the mode an ordinary open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        with contextlib.suppress(AttributeError, OSError):  # no fchmod on Windows
+            os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    # the rename itself is only durable once the directory entry is on disk
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -27,7 +27,7 @@ import numpy as np  # host side only: hashing the data and reading back history
 
 from . import backend as _backend
 from .callbacks import Callback, as_callbacks
-from .checkpoint import _build_layers, load_arrays, save_arrays
+from .checkpoint import build_layers, load_arrays, save_arrays
 from .errors import CheckpointError, ConfigError, DataError
 from .hyperparams import check_int
 from .layers import Sequential
@@ -249,7 +249,7 @@ def resume_training(directory: str | os.PathLike, X: Any, y: Any, *, optimizer: 
     try:
         spec, settings, config = meta["model"], dict(meta["trainer"]), meta["config"]
         epochs, split, every = meta["epochs"], meta["validation_split"], meta["every"]
-        model = Sequential(_build_layers(path, spec["architecture"]), seed=0, dtype=spec["dtype"],
+        model = Sequential(build_layers(path, spec["architecture"]), seed=0, dtype=spec["dtype"],
                            backend=_backend.get_backend(backend or spec["backend"], device=device))
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"{path}: malformed training record ({type(exc).__name__}: {exc})") from None
