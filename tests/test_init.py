@@ -63,5 +63,5 @@ def test_aliases_and_unknown_names():
     assert set(STATS) <= set(INITIALIZERS)
     with pytest.raises(xpnet.ConfigError, match="init: unknown initialiser 'orthogonal'.*he_normal"):
         Dense(2, 2, init="orthogonal")
-    with pytest.raises(xpnet.ConfigError, match="n_out: expected a positive integer, got 0"):
+    with pytest.raises(xpnet.ConfigError, match="n_out: expected an integer >= 1, got 0"):
         Dense(2, 0)

@@ -31,7 +31,7 @@ BAD_INPUT = [
     (dict(epochs=0), ConfigError, "epochs: expected an integer >= 1, got 0"),
     (dict(epochs=2.5), ConfigError, "epochs"),
     (dict(batch_size=0), ConfigError, "batch_size: expected an integer >= 1 or None, got 0"),
-    (dict(validation_split=1.0), ConfigError, "validation_split: expected a number in [0, 1), got 1.0"),
+    (dict(validation_split=1.0), ConfigError, "validation_split: expected a finite number in [0, 1), got 1.0"),
     (dict(validation_split=-0.1), ConfigError, "validation_split"),
     (dict(validation_split=0.01), DataError, "leaves 0 for validation"),
     (dict(validation_split=0.2, validation_data=(X, LABELS)), ConfigError, "either validation_split or"),

@@ -1,4 +1,5 @@
-"""Validation of hyperparameters, shared by optimizers, schedules and layers.
+"""Validation of hyperparameters, shared by optimizers, schedules, layers,
+the training loop and the random generators.
 
 Each check raises ConfigError (a ValueError) with one line naming the parameter, its value and
 the valid range, so a bad setting fails when the object is built, not deep inside training.
@@ -46,10 +47,12 @@ def check_fraction(name: str, value) -> float:
     return check_float(name, value, 0.0, 1.0, high_open=True)
 
 
-def check_int(name: str, value, low: int = 1) -> int:
-    """An integer >= low (sizes, step counts)."""
+def check_int(name: str, value, low: int = 1, *, allow_none: bool = False) -> int | None:
+    """An integer >= low (sizes, step counts, seeds), or None where `allow_none`."""
+    if value is None and allow_none:
+        return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ConfigError(f"{name}: expected an integer >= {low}, got {value!r}")
+        raise ConfigError(f"{name}: expected an integer >= {low}{' or None' if allow_none else ''}, got {value!r}")
     return int(value)  # NumPy integers are integers too, returned as Python ints
 
 

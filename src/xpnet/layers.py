@@ -11,11 +11,11 @@ Layers with running statistics (batch norm) return a third element, their new bu
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Callable, NamedTuple
 
 from . import backend as _backend
 from .errors import BackendMismatchError, ConfigError, DataError, ShapeError
+from .hyperparams import check_int  # a Python int even from a NumPy integer: architectures are JSON
 from .init import get_initializer
 
 
@@ -46,18 +46,12 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-def _check_size(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ConfigError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)  # a NumPy integer too, as a Python int (architectures are JSON)
-
-
 class Dense(Layer):
     """y = x @ W + b, with W of shape (n_in, n_out) as in the seeds (`syn0`)."""
 
     def __init__(self, n_in: int, n_out: int, *, bias: bool = True, init: str = "glorot_uniform") -> None:
-        self.n_in = _check_size("n_in", n_in)
-        self.n_out = _check_size("n_out", n_out)
+        self.n_in = check_int("n_in", n_in)
+        self.n_out = check_int("n_out", n_out)
         self.bias = bool(bias)
         self.init = init if isinstance(init, str) else getattr(init, "__name__", "custom")
         self._init_fn = get_initializer(init)
@@ -255,7 +249,7 @@ def mlp(sizes: list[int], *, activation: str = "relu", output: str | None = None
     if len(sizes) < 2:
         raise ConfigError(f"sizes: expected at least input and output sizes, got {sizes!r}")
     for i, s in enumerate(sizes):
-        _check_size(f"sizes[{i}]", s)
+        check_int(f"sizes[{i}]", s)
     if init is None:
         init = "he_normal" if activation in ("relu", "leaky_relu") else "glorot_uniform"
     layers: list[Layer] = []

@@ -10,13 +10,13 @@ host as one small vector per epoch.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import backend as _backend
 from .callbacks import History, as_callbacks
 from .errors import ConfigError, DivergenceError
+from .hyperparams import check_fraction, check_int, check_non_negative
 from .losses import get_loss
 from .metrics import correct_count, evaluate_sums, resolve_metrics
 from .step import make_train_step, train_step  # noqa: F401  (train_step re-exported)
@@ -46,14 +46,6 @@ def _stream_seed(seed: int | None, stream: int) -> int | None:
     return None if seed is None else 3 * seed + stream
 
 
-def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> Any:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ConfigError(f"{name}: expected an integer >= {low}{' or None' if allow_none else ''}, got {value!r}")
-    return int(value)  # NumPy integers too
-
-
 class Trainer:
     """Mini-batch training of a Sequential model; see `fit` for the parameters."""
 
@@ -69,17 +61,15 @@ class Trainer:
         if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))):
             raise ConfigError(f"optimizer: expected an xpnet Optimizer (init, update), got {type(optimizer).__name__}")
         self.optimizer = optimizer
-        self.batch_size = _check_int("batch_size", batch_size, 1, allow_none=True)
+        self.batch_size = check_int("batch_size", batch_size, 1, allow_none=True)
         self.shuffle = bool(shuffle)
         # checked here: HostRandom would see (and name) the derived stream seeds 3 * seed + k
-        self.seed = _check_int("seed", seed, 0, allow_none=True)
+        self.seed = check_int("seed", seed, 0, allow_none=True)
         self.metrics = metrics
         if metrics is not None:
             resolve_metrics(metrics, self.loss)  # unknown names fail here, not after loading data
-        self.patience = _check_int("patience", patience, 0, allow_none=True)
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not min_delta >= 0:
-            raise ConfigError(f"min_delta: expected a number >= 0, got {min_delta!r}")
-        self.min_delta = float(min_delta)
+        self.patience = check_int("patience", patience, 0, allow_none=True)
+        self.min_delta = check_non_negative("min_delta", min_delta)
         self.restore_best = bool(restore_best)
         self.callbacks = as_callbacks(callbacks)
         self.check_finite = bool(check_finite)
@@ -131,10 +121,8 @@ class Trainer:
 
     def fit(self, X, y, *, epochs=10, validation_data=None, validation_split=0.0) -> History:
         """Train until epoch index `epochs` (continuing from `state.epoch`); returns the History."""
-        _check_int("epochs", epochs, 1)
-        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
-                or not 0.0 <= validation_split < 1.0:
-            raise ConfigError(f"validation_split: expected a number in [0, 1), got {validation_split!r}")
+        check_int("epochs", epochs, 1)
+        check_fraction("validation_split", validation_split)
         if validation_split and validation_data is not None:
             raise ConfigError("validation_split: give either validation_split or validation_data, not both")
         model, st = self.model, self.state

@@ -14,17 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..hyperparams import check_float, check_int
 from .selection import Backend
-
-
-def _check_seed(seed: Any) -> None:
-    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
-        raise ConfigError(f"seed: expected a non-negative integer or None, got {seed!r}")
-
-
-def _check_keep_prob(keep_prob: Any) -> None:
-    if isinstance(keep_prob, bool) or not isinstance(keep_prob, (int, float)) or not 0 < keep_prob <= 1:
-        raise ConfigError(f"keep_prob: expected a number in (0, 1], got {keep_prob!r}")
 
 
 class HostRandom:
@@ -36,7 +27,7 @@ class HostRandom:
     """
 
     def __init__(self, seed: int | None = None, *, legacy: bool = False) -> None:
-        _check_seed(seed)
+        check_int("seed", seed, 0, allow_none=True)
         self.legacy = legacy
         self._gen = np.random.RandomState(seed) if legacy else np.random.default_rng(seed)
 
@@ -64,7 +55,7 @@ class HostRandom:
 
         Drawn on the host so the same seed gives the same mask on every backend (one host-to-device
         copy per call; fine on the CPU, a cost on a GPU)."""
-        _check_keep_prob(keep_prob)
+        check_float("keep_prob", keep_prob, 0.0, 1.0, low_open=True)
         mask = (self._gen.random(tuple(shape)) < keep_prob).astype(np.float64)
         return xp.asarray(mask, dtype=dtype, device=device)
 
@@ -108,7 +99,7 @@ class DeviceRandom:
     """
 
     def __init__(self, backend: Backend, seed: int | None = 0) -> None:
-        _check_seed(seed)
+        check_int("seed", seed, 0, allow_none=True)
         self.backend = backend
         if backend.name == "torch":
             import torch
@@ -135,7 +126,7 @@ class DeviceRandom:
             return self._gen.random(shape, dtype=dtype)
 
     def keep_mask(self, shape: tuple[int, ...], keep_prob: float, *, xp: Any, device: Any, dtype: Any) -> Any:
-        _check_keep_prob(keep_prob)
+        check_float("keep_prob", keep_prob, 0.0, 1.0, low_open=True)
         return xp.astype(self.random(shape, dtype) < keep_prob, dtype)
 
     def permutation(self, n: int) -> Any:
