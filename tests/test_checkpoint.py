@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from xpnet import Dense, ReLU, Sequential, Sigmoid, get_backend, mlp, to_numpy
+from xpnet import BatchNorm, Dense, Dropout, HostRandom, ReLU, Sequential, Sigmoid, get_backend, mlp, to_numpy
 from xpnet.checkpoint import (FORMAT_VERSION, META_KEY, _digest, layer_registry, load_arrays, load_model,
                               save_arrays, save_model)
 from xpnet.errors import CheckpointError, ConfigError
@@ -67,10 +67,10 @@ def test_load_by_backend_name_and_device_string(tmp_path):
     _assert_same(_model("numpy"), loaded)
 
 
-def test_mlp_and_leaky_relu_round_trip(tmp_path):
-    model = mlp([4, 8, 3], activation="leaky_relu", output="softmax", backend="numpy", dtype="float64")
+def test_mlp_and_leaky_relu_round_trip(backend, tmp_path):
+    model = mlp([4, 8, 3], activation="leaky_relu", output="softmax", backend=backend, dtype="float64")
     save_model(tmp_path / "m.npz", model)
-    loaded, meta = load_model(tmp_path / "m.npz", backend="numpy")
+    loaded, meta = load_model(tmp_path / "m.npz", backend=backend)
     assert meta == {}
     _assert_same(model, loaded)
 
@@ -293,11 +293,7 @@ def test_bfloat16_round_trip_is_exact_through_float32(tmp_path):
 
 
 def test_dropout_and_batchnorm_round_trip_with_running_statistics(backend, tmp_path):
-    batchnorm = pytest.importorskip("xpnet.batchnorm", reason="BatchNorm arrives with helper A's branch")
-    dropout = pytest.importorskip("xpnet.dropout", reason="Dropout arrives with helper A's branch")
-    from xpnet import HostRandom
-
-    model = Sequential([Dense(3, 4), batchnorm.BatchNorm(4), ReLU(), dropout.Dropout(0.3), Dense(4, 2)],
+    model = Sequential([Dense(3, 4), BatchNorm(4), ReLU(), Dropout(0.3), Dense(4, 2)],
                        seed=1, backend=backend, dtype="float64")
     x = backend.asarray(np.random.default_rng(0).normal(size=(8, 3)), "float64")
     model.forward(x, training=True, rng=HostRandom(2))  # moves the running statistics off their start

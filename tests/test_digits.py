@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import xpnet
+from xpnet.optim import adam
 
 from helpers import host
 
@@ -19,8 +20,6 @@ def _digits():
 
 
 def test_digits_reach_95_percent(backend):
-    from xpnet.optim import adam  # helper A's optimizer
-
     X_train, X_test, y_train, y_test = _digits()
     model = xpnet.mlp([64, 64, 10], activation="relu", backend=backend, seed=0)
     start = time.perf_counter()

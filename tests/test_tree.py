@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from xpnet import to_numpy
-from xpnet.checkpoint import load_arrays, save_arrays, tree_flatten, tree_unflatten
+from xpnet.checkpoint import load_arrays, save_arrays
 from xpnet.errors import CheckpointError, ConfigError
 from xpnet.optim import ScaleByLRState
+from xpnet.tree import map_arrays, tree_flatten, tree_unflatten
 
 
 class MomentumState(NamedTuple):
@@ -36,6 +37,17 @@ def test_tree_round_trip_through_a_file_on_each_backend(backend, tmp_path):
         got = restored[0].trace[k]
         assert type(got) is type(v) and str(got.device) == str(v.device)
         np.testing.assert_array_equal(to_numpy(got), to_numpy(v))
+
+
+def test_map_arrays_reaches_every_array_and_keeps_the_containers(backend):
+    w = backend.asarray([[1.0, -2.0]], "float64")
+    tree = {"state": (MomentumState(trace={"0.W": w}), ScaleByLRState(4)), "list": [w, None, 2.5]}
+    doubled = map_arrays(lambda a: a * 2.0, tree)
+    assert type(doubled["state"][0]) is MomentumState and type(doubled["list"]) is list
+    assert doubled["state"][1] == ScaleByLRState(4) and doubled["list"][1:] == [None, 2.5]  # non-arrays kept
+    for got in (doubled["state"][0].trace["0.W"], doubled["list"][0]):
+        assert str(got.device) == str(w.device)
+        np.testing.assert_array_equal(to_numpy(got), [[2.0, -4.0]])
 
 
 def test_tree_single_namedtuple_and_none_leaves():

@@ -25,7 +25,6 @@ from .errors import CheckpointError, ConfigError
 from .layers import Layer, Sequential
 from .npyio import atomic_write, read_npy_file
 from .tree import dtype_name
-from .tree import tree_flatten, tree_unflatten  # re-exported: optimizer states in checkpoints
 
 FORMAT_VERSION = 1
 META_KEY = "__xpnet_meta__"
