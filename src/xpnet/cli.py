@@ -70,15 +70,15 @@ def cmd_train(args) -> int:
     from .errors import ConfigError, DivergenceError
     from .losses import get_loss
     from .report import ProgressReporter, final_metrics, plot_curves, progress_mode, summary_line, write_history
-    from .rundir import MODEL_FILE, RUN_KEY, check_out_dir, class_labels, staged_dir, targets_for_loss
-    from .resume import cli_checkpoints, copy_checkpoint
+    from .rundir import (MODEL_FILE, RUN_KEY, check_out_dir, class_labels, cli_checkpoints, copy_checkpoint, staged_dir,
+                         targets_for_loss)
     from .train import fit
     from .workflow import Standardizer, build_network, build_optimizer, choose_loss, parse_layers
 
     # Everything that can be wrong is checked before training, and DIR is only created at the end.
     out = Path(args.resume or args.out or f"runs/{Path(args.dataset).stem}")
     check_out_dir(out, args.overwrite or args.resume is not None)
-    checkpoints = cli_checkpoints(args, out)  # --checkpoint-every / --resume: resume.py
+    checkpoints = cli_checkpoints(args, out)  # --checkpoint-every / --resume: rundir.py
     backend = get_backend(args.backend, device=args.device)
     hidden = parse_layers(args.layers)
     ds = load_dataset(args.dataset, target=args.target)

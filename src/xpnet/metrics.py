@@ -10,7 +10,9 @@ from typing import Any
 
 import array_api_compat
 
+from . import backend as _backend
 from .errors import ConfigError
+from .losses import get_loss
 
 METRICS = ("loss", "accuracy")
 CLASSIFICATION_LOSSES = ("softmax_cross_entropy", "bce_logits", "bce")
@@ -75,8 +77,5 @@ def evaluate_sums(model: Any, X: Any, y: Any, loss: Any, *, batch_size: int | No
 def accuracy(outputs: Any, y: Any, *, loss: Any = None) -> float:
     """The fraction of rows of `outputs` that predict `y` (one host transfer). loss: the loss (or
     its name) the outputs were trained with, for its output activation; None: probabilities."""
-    from . import backend as _backend
-    from .losses import get_loss
-
     loss = None if loss is None else get_loss(loss)
     return float(_backend.to_numpy(correct_count(outputs, y, loss))) / outputs.shape[0]

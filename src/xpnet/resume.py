@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +62,7 @@ def trainer_settings(trainer) -> dict:
             "seed": None if trainer.seed is None else int(trainer.seed),
             "metrics": None if metrics is None else ([metrics] if isinstance(metrics, str) else list(metrics)),
             "patience": trainer.patience, "min_delta": trainer.min_delta, "restore_best": trainer.restore_best,
-            "check_finite": trainer.check_finite, "device_rng": getattr(trainer, "device_rng", False)}
+            "check_finite": trainer.check_finite, "device_rng": trainer.device_rng}
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -262,39 +261,3 @@ def resume_training(directory: str | os.PathLike, X: Any, y: Any, *, optimizer: 
                       config=config), *as_callbacks(callbacks)], **settings)
     trainer.fit(X, y, epochs=epochs, validation_data=validation_data, validation_split=split)
     return trainer
-
-
-# --- the command line: xpnet train --checkpoint-every N / --resume DIR --------------------------
-
-# what does not change the numbers; and --epochs may grow: a resumed run can also go on longer
-_NOT_COMPARED = ("func", "command", "quiet", "json", "overwrite", "out", "resume", "checkpoint_every", "epochs")
-
-
-def cli_checkpoints(args, out: Path) -> list:
-    """The train command's checkpoint callback: with --checkpoint-every N one that writes
-    OUT/checkpoint.npz; with --resume DIR (the interrupted command line again) one that first loads
-    it, once every option is checked to be the interrupted run's. Checked before anything is trained."""
-    every, resume = args.checkpoint_every, args.resume
-    if every is None and resume is None:
-        return []
-    options = {k: v for k, v in vars(args).items() if k not in _NOT_COMPARED}
-    if resume is not None:
-        if args.out is not None and Path(args.out) != Path(resume):
-            raise ConfigError(f"--out {args.out}: a resumed run writes to its own directory, --resume {resume}")
-        _, meta = read_checkpoint(resume)
-        saved = meta["config"].get("cli_options") if isinstance(meta.get("config"), dict) else None
-        if not isinstance(saved, dict):
-            raise CheckpointError(f"{checkpoint_path(resume)}: not written by xpnet train (no command-line options)")
-        for key in sorted(set(saved) | set(options)):
-            if saved.get(key) != options.get(key):
-                raise ConfigError(f"--{key.replace('_', '-')}: {options.get(key)!r} is not the interrupted run's "
-                                  f"{saved.get(key)!r}; repeat its command line with --resume {resume}")
-        every = every if every is not None else meta.get("every", 1)
-    every = check_int("--checkpoint-every", every, 1)
-    return [CheckpointCallback(out, every, resume=resume is not None, config={"cli_options": options})]
-
-
-def copy_checkpoint(src: Path, dst: Path) -> None:
-    """Carry DIR's checkpoint into the directory that replaces DIR at the end of a run."""
-    if checkpoint_path(src).is_file():
-        shutil.copy2(checkpoint_path(src), checkpoint_path(dst))

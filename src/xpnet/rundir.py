@@ -1,6 +1,7 @@
 """A training run's directory: what `xpnet train` writes (model.npz with the run's metadata,
-history, curves) and `xpnet evaluate` / `xpnet predict` read back. Writes are staged so that a
-failed run leaves nothing behind: the directory appears complete or not at all.
+history, curves; checkpoint.npz with --checkpoint-every, read back by --resume) and
+`xpnet evaluate` / `xpnet predict` read back. Writes are staged so that a failed run leaves
+nothing behind: the directory appears complete or not at all.
 
 Host-side I/O: NumPy is fine here.
 """
@@ -18,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CheckpointError, ConfigError, DataError
+from .hyperparams import check_int
+from .resume import CheckpointCallback, checkpoint_path, read_checkpoint
 
 MODEL_FILE = "model.npz"
 RUN_KEY = "xpnet_run"  # the model metadata record train writes and evaluate/predict read
@@ -131,3 +134,39 @@ def csv_text(columns: dict) -> str:
     for row in zip(*columns.values()):
         w.writerow([f"{float(v):.6g}" if isinstance(v, (float, np.floating)) else _plain(v) for v in row])
     return buf.getvalue()
+
+
+# --- the command line: xpnet train --checkpoint-every N / --resume DIR --------------------------
+
+# what does not change the numbers; and --epochs may grow: a resumed run can also go on longer
+_NOT_COMPARED = ("func", "command", "quiet", "json", "overwrite", "out", "resume", "checkpoint_every", "epochs")
+
+
+def cli_checkpoints(args, out: Path) -> list:
+    """The train command's checkpoint callback: with --checkpoint-every N one that writes
+    OUT/checkpoint.npz; with --resume DIR (the interrupted command line again) one that first loads
+    it, once every option is checked to be the interrupted run's. Checked before anything is trained."""
+    every, resume = args.checkpoint_every, args.resume
+    if every is None and resume is None:
+        return []
+    options = {k: v for k, v in vars(args).items() if k not in _NOT_COMPARED}
+    if resume is not None:
+        if args.out is not None and Path(args.out) != Path(resume):
+            raise ConfigError(f"--out {args.out}: a resumed run writes to its own directory, --resume {resume}")
+        _, meta = read_checkpoint(resume)
+        saved = meta["config"].get("cli_options") if isinstance(meta.get("config"), dict) else None
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"{checkpoint_path(resume)}: not written by xpnet train (no command-line options)")
+        for key in sorted(set(saved) | set(options)):
+            if saved.get(key) != options.get(key):
+                raise ConfigError(f"--{key.replace('_', '-')}: {options.get(key)!r} is not the interrupted run's "
+                                  f"{saved.get(key)!r}; repeat its command line with --resume {resume}")
+        every = every if every is not None else meta.get("every", 1)
+    every = check_int("--checkpoint-every", every, 1)
+    return [CheckpointCallback(out, every, resume=resume is not None, config={"cli_options": options})]
+
+
+def copy_checkpoint(src: Path, dst: Path) -> None:
+    """Carry DIR's checkpoint into the directory that replaces DIR at the end of a run."""
+    if checkpoint_path(src).is_file():
+        shutil.copy2(checkpoint_path(src), checkpoint_path(dst))
