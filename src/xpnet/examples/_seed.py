@@ -7,7 +7,7 @@ import numpy as np  # host-side printing only
 from .. import Dense, Sequential, Sigmoid, get_backend, to_numpy
 from ..losses import HalfSSE
 from ..optim import sgd
-from ..train import make_train_step
+from ..step import make_train_step
 
 X_SEED = [[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]]
 

@@ -4,7 +4,7 @@ delta, recording the binary cross-entropy every epoch and plotting it."""
 from ._seed import X_SEED, data, fmt, seed_network, to_numpy, weights
 from ..losses import HalfSSE
 from ..optim import sgd
-from ..train import make_train_step
+from ..step import make_train_step
 
 TARGETS = [[0], [0], [1], [1]]
 EPOCHS = 200
