@@ -3,7 +3,7 @@
 
 Errors xpnet raises on purpose (XpnetError) print one line to stderr and exit with status 2.
 Everything `train` needs is checked (data set, options, output directory) before it trains, and
-its output directory appears only once complete (report.staged_dir). Progress goes to stderr;
+its output directory appears only once complete (rundir.staged_dir). Progress goes to stderr;
 results (the summary line or one JSON object with --json) go to stdout.
 """
 

@@ -15,13 +15,17 @@ import numpy as np
 from .callbacks import Callback
 from .errors import ConfigError
 
-# Metric names in display order; anything else a history holds follows them.
 _ORDER = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def _display_order(names) -> list[str]:
+    """The metric names in _ORDER first, then anything else a history holds, sorted."""
+    return [k for k in _ORDER if k in names] + sorted(k for k in names if k not in _ORDER)
 
 
 def format_metrics(logs: dict[str, Any]) -> str:
     """"loss 0.1234  accuracy 0.9650  val_loss ..." for the metrics in logs."""
-    keys = [k for k in _ORDER if k in logs] + sorted(k for k in logs if k not in _ORDER)
+    keys = _display_order(logs)
     return "  ".join(f"{k} {logs[k]:.4f}" for k in keys if isinstance(logs[k], float))
 
 
@@ -87,7 +91,7 @@ def write_history(directory: Path, history) -> tuple[Path, Path]:
     jpath, cpath = directory / "history.json", directory / "history.csv"
     jpath.write_text(json.dumps(history.as_dict(), indent=1) + "\n")
     h = history.history
-    keys = [k for k in _ORDER if k in h] + sorted(k for k in h if k not in _ORDER)
+    keys = _display_order(h)
     with cpath.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["epoch", *keys])

@@ -14,7 +14,7 @@ def make_train_step(model, loss_fn, optimizer, *, fast: bool = True):
 
     The one place a training step is defined: forward, loss, backward, optimizer update. The loss
     is a 0-d device array (not synchronised); outputs are those before the update. Where the
-    backend module has a fast path for this model, loss and optimizer (preallocated buffers and
+    backend package has a fast path for this model, loss and optimizer (preallocated buffers and
     in-place updates on NumPy), that step is used instead; tests/test_fastpath.py proves it equal.
     """
     compiled = _backend.compile_train_step(model, loss_fn, optimizer) if fast else None
