@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, NamedTuple
 
+import array_api_compat
+
 from . import backend as _backend
 from .errors import BackendMismatchError, ConfigError, DataError, ShapeError
 from .hyperparams import check_int  # a Python int even from a NumPy integer: architectures are JSON
@@ -191,8 +193,6 @@ class Sequential:
                 raise BackendMismatchError(
                     f"{name} is a {lib} array but the model's parameters are on {b.name}; "
                     f"convert it (e.g. xpnet.get_backend({b.name!r}).asarray(x)) or move the model with model.to({lib!r})")
-            import array_api_compat
-
             dev = array_api_compat.device(x)
             if dev != b.device:
                 raise BackendMismatchError(f"{name} is on device {dev} but the model's parameters are on {b.device}")

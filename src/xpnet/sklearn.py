@@ -20,6 +20,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.multiclass import check_classification_targets
 
 from .backend import to_numpy
+from .errors import ConfigError, DataError, ShapeError  # ValueErrors, as scikit-learn expects
 from .sklearn_base import MLPBase, host_data, is_non_numpy_array
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -42,10 +43,10 @@ class MLPClassifier(ClassifierMixin, MLPBase):
         if not hasattr(self, "classes_"):  # fit() clears it; partial_fit's first call sets it
             self.classes_ = np.unique(y_host)
         if len(self.classes_) < 2:
-            raise ValueError(f"y: {type(self).__name__} needs samples of at least 2 classes, got 1 class ({self.classes_[0]!r})")
+            raise DataError(f"y: {type(self).__name__} needs samples of at least 2 classes, got 1 class ({self.classes_[0]!r})")
         unknown = np.setdiff1d(y_host, self.classes_)
         if unknown.size:
-            raise ValueError(f"y: labels {unknown.tolist()} are not among classes_ {self.classes_.tolist()}")
+            raise DataError(f"y: labels {unknown.tolist()} are not among classes_ {self.classes_.tolist()}")
         return np.searchsorted(self.classes_, y_host).astype(np.int64), len(self.classes_)
 
     def fit(self, X, y):
@@ -55,7 +56,7 @@ class MLPClassifier(ClassifierMixin, MLPBase):
     def partial_fit(self, X, y, classes=None):
         """One epoch on (X, y). The first call needs `classes` (every label that will appear)."""
         if not hasattr(self, "model_") and classes is None:
-            raise ValueError("classes: the first call to partial_fit needs the list of all classes")
+            raise ConfigError("classes: the first call to partial_fit needs the list of all classes")
         return self._partial_fit(X, y, classes)
 
     def predict_proba(self, X):
@@ -92,7 +93,7 @@ class MLPRegressor(RegressorMixin, MLPBase):
         else:
             y2 = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         if not first and y2.shape[1] != self.n_outputs_:
-            raise ValueError(f"y: {y2.shape[1]} targets but the model predicts {self.n_outputs_}")
+            raise ShapeError(f"y: {y2.shape[1]} targets but the model predicts {self.n_outputs_}")
         self.n_outputs_ = int(y2.shape[1])
         return y2, self.n_outputs_
 

@@ -12,6 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .backend import backend_of, get_backend, to_numpy
+from .errors import ConfigError, DataError, ShapeError  # ValueErrors, as scikit-learn expects
 from .layers import Sequential
 from .train import Trainer
 from .tree import map_arrays
@@ -76,14 +77,14 @@ class MLPBase(BaseEstimator):
         if is_non_numpy_array(X):
             xp = array_api_compat.array_namespace(X)
             if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-                raise ValueError(f"X: expected a 2-D array of at least 1 sample and 1 feature, got shape {tuple(X.shape)}")
+                raise ShapeError(f"X: expected a 2-D array of at least 1 sample and 1 feature, got shape {tuple(X.shape)}")
             if reset:
                 self.n_features_in_ = int(X.shape[1])
             elif X.shape[1] != self.n_features_in_:
-                raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                raise ShapeError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                                  f"{self.n_features_in_} features as input")
             if not bool(xp.all(xp.isfinite(X))):  # one host read per call
-                raise ValueError("X: contains NaN or infinity")
+                raise DataError("X: contains NaN or infinity")
             return X, y
         if fitting:
             return validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32),
@@ -116,7 +117,7 @@ class MLPBase(BaseEstimator):
         sizes = [sizes] if isinstance(sizes, (int, np.integer)) else list(sizes)
         if all(isinstance(s, (int, np.integer)) and s > 0 for s in sizes):
             return [int(s) for s in sizes]
-        raise ValueError(f"hidden_layer_sizes: expected positive integers, got {self.hidden_layer_sizes!r}")
+        raise ConfigError(f"hidden_layer_sizes: expected positive integers, got {self.hidden_layer_sizes!r}")
 
     def _seed(self) -> int:
         # random_state None: a fresh seed from NumPy's global generator, as scikit-learn does
