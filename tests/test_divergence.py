@@ -82,9 +82,9 @@ def test_the_whole_loop_state_is_rolled_back_not_just_the_weights(backend):
     assert poisoned.history.as_dict() == healthy.history.as_dict()
 
 
-def test_the_last_finite_state_is_saved_by_a_training_checkpoint(tmp_path):
+def test_the_last_finite_state_is_saved_by_a_training_checkpoint(backend, tmp_path):
     X, y = _data()
-    trainer = _trainer("numpy", PoisonedMSE(bad=33), [CheckpointCallback(tmp_path, every=2)])
+    trainer = _trainer(backend, PoisonedMSE(bad=33), [CheckpointCallback(tmp_path, every=2)])
     with pytest.raises(xpnet.DivergenceError, match="epoch 3, step 33"):
         trainer.fit(X, y, epochs=6)
     arrays, meta = read_checkpoint(tmp_path)
