@@ -35,7 +35,8 @@ def fit_seed(model, X, y, iterations, on_iteration=None):
     return out
 
 
-def data(backend, X=X_SEED, y=None):
+def float64_arrays(backend, X=X_SEED, y=None):
+    """(Backend, X, y): the seeds' inputs and targets as float64 arrays on `backend`."""
     b = get_backend(backend)
     return b, b.asarray(X, "float64"), b.asarray(y, "float64")
 

@@ -1,7 +1,7 @@
 """Seed 001, the notebook: a 3 -> 1 sigmoid layer trained for 200 epochs with the squared-error
 delta, recording the binary cross-entropy every epoch and plotting it."""
 
-from ._seed import X_SEED, data, fmt, seed_network, to_numpy, weights
+from ._seed import X_SEED, float64_arrays, fmt, seed_network, to_numpy, weights
 from ..losses import HalfSSE
 from ..optim import sgd
 from ..step import make_train_step
@@ -11,7 +11,7 @@ EPOCHS = 200
 
 
 def run(backend=None, plot: str | None = None):
-    b, X, y = data(backend, X_SEED, TARGETS)
+    b, X, y = float64_arrays(backend, X_SEED, TARGETS)
     xp = b.xp
     # The notebook draws 2 * random((3, 1)).clip(0, 1) - 1; random() is already in [0, 1),
     # so the clip changes nothing and the seeds' initialiser reproduces it.

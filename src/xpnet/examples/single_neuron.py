@@ -1,13 +1,13 @@
 """Seed 002: one 3 -> 1 sigmoid neuron, 10000 iterations, then a prediction for [1, 0, 0]."""
 
-from ._seed import data, fit_seed, fmt, seed_network, to_numpy, weights
+from ._seed import fit_seed, float64_arrays, fmt, seed_network, to_numpy, weights
 
 INPUTS = [[0, 0, 1], [1, 1, 1], [1, 0, 1], [0, 1, 1]]
 TARGETS = [[0], [1], [1], [0]]
 
 
 def run(backend=None):
-    b, X, y = data(backend, INPUTS, TARGETS)
+    b, X, y = float64_arrays(backend, INPUTS, TARGETS)
     model = seed_network([3, 1], b)
     start = weights(model)
     out = fit_seed(model, X, y, 10000)

@@ -1,13 +1,13 @@
 """Seeds 000/003 part 2, the "11 lines": a 3 -> 4 -> 1 network learning XOR of two columns,
 60000 iterations, printing the mean absolute error every 10000."""
 
-from ._seed import X_SEED, data, fit_seed, fmt, seed_network, to_numpy, weights
+from ._seed import X_SEED, fit_seed, float64_arrays, fmt, seed_network, to_numpy, weights
 
 TARGETS = [[0], [1], [1], [0]]
 
 
 def run(backend=None, iterations=60000):
-    b, X, y = data(backend, X_SEED, TARGETS)
+    b, X, y = float64_arrays(backend, X_SEED, TARGETS)
     xp = b.xp
     model = seed_network([3, 4, 1], b)
     errors = []

@@ -1,12 +1,12 @@
 """Seeds 000/003 part 1: a 3 -> 1 sigmoid layer learning the first input column."""
 
-from ._seed import X_SEED, data, fit_seed, fmt, seed_network, to_numpy, weights
+from ._seed import X_SEED, fit_seed, float64_arrays, fmt, seed_network, to_numpy, weights
 
 TARGETS = [[0], [0], [1], [1]]
 
 
 def run(backend=None):
-    b, X, y = data(backend, X_SEED, TARGETS)
+    b, X, y = float64_arrays(backend, X_SEED, TARGETS)
     model = seed_network([3, 1], b)
     out = fit_seed(model, X, y, 10000)
     return {"backend": b.name, "outputs": to_numpy(out).tolist(), "weights": weights(model), "_model": model}
