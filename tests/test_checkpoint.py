@@ -224,9 +224,12 @@ def test_consistent_file_that_does_not_fit_its_architecture(tmp_path):
     _refused(path, "dtype")
     path = _saved(tmp_path)
     _rewrite(path, lambda a, r: a.pop("params/2.b"), rehash=True)
-    _refused(path, "missing tensor 'params/2.b'")
+    _refused(path, r"params tensors do not fit the architecture: missing \['2.b'\]")
     path = _saved(tmp_path)
     _rewrite(path, lambda a, r: a.__setitem__("params/9.W", np.ones(2, np.float32)), rehash=True)
+    _refused(path, r"unexpected \['9.W'\]")
+    path = _saved(tmp_path)
+    _rewrite(path, lambda a, r: a.__setitem__("other/x", np.ones(2, np.float32)), rehash=True)
     _refused(path, "do not belong")
 
 

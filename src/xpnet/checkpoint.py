@@ -176,10 +176,11 @@ def load_model(path: str | os.PathLike, *, backend: Any = None, device: Any = No
         model = Sequential(layers, seed=0, backend=target, dtype=meta.get("dtype"))
     except ConfigError as exc:
         raise CheckpointError(f"{path}: cannot rebuild the model ({exc})") from None
-    model.params = _fill(path, "params", model.params, arrays, model)
-    model.buffers = _fill(path, "buffers", model.buffers, arrays, model)
-    if set(arrays):
-        raise CheckpointError(f"{path}: tensor(s) {sorted(arrays)} do not belong to the saved architecture")
+    model.params = group_tensors(path, arrays, "params", model.params, model.backend)
+    model.buffers = group_tensors(path, arrays, "buffers", model.buffers, model.backend)
+    others = sorted(k for k in arrays if not k.startswith(("params/", "buffers/")))
+    if others:
+        raise CheckpointError(f"{path}: tensor(s) {others} do not belong to the saved architecture")
     return model, meta.get("metadata", {})
 
 
@@ -205,20 +206,24 @@ def build_layers(path: Path, architecture: Any) -> list[Layer]:
     return layers
 
 
-def _fill(path: Path, group: str, built: dict, arrays: dict, model: Sequential) -> dict:
-    """Replace the freshly built tensors of `group` by the file's, consuming them from `arrays`."""
+def group_tensors(path: Path, arrays: dict, group: str, like: dict, backend: Any,
+                  owner: str = "the architecture") -> dict:
+    """The file's tensors "group/<name>", one for each of `like`'s freshly built arrays, checked
+    against them (names, shapes, dtypes) and moved to `backend` in their dtypes. CheckpointError
+    naming `path` and what `owner` (the architecture, the model) needs otherwise."""
+    prefix = f"{group}/"
+    names = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
+    missing, extra = sorted(set(like) - names), sorted(names - set(like))
+    if missing or extra:
+        raise CheckpointError(f"{path}: {group} tensors do not fit {owner}: missing {missing}, unexpected {extra}")
     out = {}
-    for name, fresh in built.items():
-        # the file must hold the dtype the layer builds (bfloat16 is stored as float32, see save_model)
+    for name, fresh in like.items():
+        value = arrays[prefix + name]
+        # the file holds the dtype the layer builds, except bfloat16, stored as float32 (see save_model)
         want = dtype_name(fresh.dtype)
         want = "float32" if want == "bfloat16" else want
-        key = f"{group}/{name}"
-        if key not in arrays:
-            raise CheckpointError(f"{path}: missing tensor {key!r} required by the architecture")
-        value = arrays.pop(key)
-        if tuple(value.shape) != tuple(fresh.shape):
-            raise CheckpointError(f"{path}: tensor {key!r} has shape {value.shape}, the architecture needs {tuple(fresh.shape)}")
-        if value.dtype.name != want:
-            raise CheckpointError(f"{path}: tensor {key!r} has dtype {value.dtype}, the layer needs {want}")
-        out[name] = model.backend.asarray(value, fresh.dtype)
+        if tuple(value.shape) != tuple(fresh.shape) or value.dtype.name != want:
+            raise CheckpointError(f"{path}: tensor {prefix + name!r} has shape {tuple(value.shape)} dtype {value.dtype}, "
+                                  f"{owner} needs {tuple(fresh.shape)} {want}")
+        out[name] = backend.asarray(value, fresh.dtype)
     return out

@@ -26,13 +26,13 @@ import numpy as np  # host side only: hashing the data and reading back history
 
 from . import backend as _backend
 from .callbacks import Callback, as_callbacks
-from .checkpoint import build_layers, load_arrays, save_arrays
+from .checkpoint import build_layers, group_tensors, load_arrays, save_arrays
 from .errors import CheckpointError, ConfigError, DataError
 from .hyperparams import check_int
 from .layers import Sequential
 from .optim import get_optimizer
 from .train import Trainer
-from .tree import dtype_name, tree_flatten, tree_unflatten
+from .tree import tree_flatten, tree_unflatten
 
 CHECKPOINT_FILE = "checkpoint.npz"
 KIND = "training"
@@ -176,22 +176,6 @@ def _check_equal(path: Path, what: str, saved: Any, current: Any) -> None:
         raise CheckpointError(f"{path}: {what} differs from the run being resumed: checkpoint {saved!r}, now {current!r}")
 
 
-def _group(path: Path, arrays: dict, group: str, like: dict, backend) -> dict:
-    """The file's tensors `group/<name>` as device arrays shaped and typed like `like`'s."""
-    prefix = f"{group}/"
-    names = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
-    if names != set(like):
-        raise CheckpointError(f"{path}: {group} tensors {sorted(names)} do not match the model's {sorted(like)}")
-    out = {}
-    for name, fresh in like.items():
-        value = arrays[prefix + name]
-        if tuple(value.shape) != tuple(fresh.shape) or value.dtype.name != dtype_name(fresh.dtype):
-            raise CheckpointError(f"{path}: tensor {prefix + name!r} has shape {value.shape} dtype {value.dtype}, "
-                                  f"the model needs {tuple(fresh.shape)} {dtype_name(fresh.dtype)}")
-        out[name] = backend.asarray(value, fresh.dtype)
-    return out
-
-
 def restore_checkpoint(trainer, directory: str | os.PathLike, *, data: str | None = None) -> dict:
     """Load DIR/checkpoint.npz into `trainer` (its model, optimizer state and loop state), after
     checking that the model, dtype and trainer settings match; returns the stored config.
@@ -218,13 +202,13 @@ def restore_checkpoint(trainer, directory: str | os.PathLike, *, data: str | Non
                 "epoch": [int(e) for e in meta["history_epochs"]], "best_epoch": meta["best_epoch"],
                 "stopped_early": bool(meta["stopped_early"])}
         state = {"epoch": int(meta["epoch"]), "step": int(meta["step"]),
-                 "params": _group(path, arrays, "params", model.params, b),
-                 "buffers": _group(path, arrays, "buffers", model.buffers, b),
+                 "params": group_tensors(path, arrays, "params", model.params, b, "the model"),
+                 "buffers": group_tensors(path, arrays, "buffers", model.buffers, b, "the model"),
                  "opt_state": tree_unflatten(template, opt_leaves, meta["opt_spec"]),
                  "shuffle_rng": meta["shuffle_rng"], "dropout_rng": meta["dropout_rng"],
                  "history": hist, "best": meta["best"], "wait": int(meta["wait"]),
-                 "best_params": _group(path, arrays, "best_params", model.params, b) if has_best else None,
-                 "best_buffers": _group(path, arrays, "best_buffers", model.buffers, b) if has_best else None}
+                 "best_params": group_tensors(path, arrays, "best_params", model.params, b, "the model") if has_best else None,
+                 "best_buffers": group_tensors(path, arrays, "best_buffers", model.buffers, b, "the model") if has_best else None}
         trainer.load_state_dict(state)
     except CheckpointError as exc:
         if str(path) in str(exc):
