@@ -67,7 +67,8 @@ def cmd_train(args) -> int:
     from .backend import get_backend
     from .checkpoint import save_model
     from .data import load_dataset, train_test_split
-    from .errors import ConfigError, DivergenceError
+    from .errors import DivergenceError
+    from .hyperparams import check_fraction
     from .losses import get_loss
     from .report import ProgressReporter, final_metrics, plot_curves, progress_mode, summary_line, write_history
     from .rundir import (MODEL_FILE, RUN_KEY, check_out_dir, class_labels, cli_checkpoints, copy_checkpoint, staged_dir,
@@ -84,8 +85,7 @@ def cmd_train(args) -> int:
     ds = load_dataset(args.dataset, target=args.target)
     loss_name, n_out = choose_loss(ds.task, ds.n_classes, ds.y.shape[1] if ds.y.ndim == 2 else 1, args.loss)
     val_split = args.val_split if args.val_split is not None else (0.2 if len(ds.X) >= 100 else 0.0)
-    if not 0.0 <= val_split < 1.0:
-        raise ConfigError(f"--val-split: expected a fraction in [0, 1), got {val_split}")
+    check_fraction("--val-split", val_split)
     train_ds, val_ds = train_test_split(ds, val_split, seed=args.seed) if val_split > 0 else (ds, None)
     scaler = Standardizer.fit(train_ds.X)  # training rows only: validation stays unseen
     model = build_network(ds.X.shape[1], hidden, n_out, activation=args.activation, dropout=args.dropout,
