@@ -171,8 +171,9 @@ class Trainer:
         n = X.shape[0]
         bs = n if self.batch_size is None else min(self.batch_size, n)
         n_batches = math.ceil(n / bs)
-        if self.check_finite:  # the last finite state, restored if this epoch diverges
-            start = (self._copy(model.params), self._copy(model.buffers), st.opt_state, st.step,
+        if self.check_finite:  # the last finite state, restored if this epoch diverges; copies,
+            # because the NumPy fast path updates params and optimizer state in place
+            start = (self._copy(model.params), self._copy(model.buffers), self._copy(st.opt_state), st.step,
                      st.shuffle_rng.get_state(), st.dropout_rng.get_state())
         st.in_epoch = True
         if self.shuffle:
