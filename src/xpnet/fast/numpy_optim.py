@@ -88,8 +88,8 @@ def make_update(p: OptimizerPlan, dtype, max_size: int):
     largest block, for a scratch buffer."""
     c = lambda v: np.asarray(v, dtype)  # noqa: E731 - a 0-d constant of the dtype
     rate, unit = c(1.0), [True]  # unit: the rate is 1, and 1 * u == u needs no pass
-    tmp = np.empty(max_size, dtype)
     kind, h = p.kind, p.hyper
+    tmp = np.empty(max_size if kind in ("nesterov", "adam") else 0, dtype)
     mom = c(h.get("momentum", 0.0))
     b1, b2, one_b1, one_b2 = c(h.get("b1", 0.0)), c(h.get("b2", 0.0)), c(1 - h.get("b1", 0.0)), c(1 - h.get("b2", 0.0))
     eps, bc1, sqrt_bc2 = c(h.get("eps", 0.0)), c(1.0), c(1.0)

@@ -87,38 +87,55 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
     blocks = [_row_blocks(*shapes[wk], dtype.itemsize) for wk, _, _ in stages]
     largest = max([(b - a) * shapes[wk][1] for (wk, _, _), bl in zip(stages, blocks) for a, b in bl]
                   + [shapes[bk][0] for _, bk, _ in stages if bk is not None])
-    # one gradient block, shared by every layer and batch size: each block is used up by its
-    # update before the next is computed, so memory holds one block, not every layer's gradient
-    grad = np.empty(largest, dtype)
     prepare, update = _optim.make_update(opt, dtype, largest)
+    # one gradient block, shared by every layer and batch size (allocated on first use): each
+    # block is used up by its update before the next is computed, so memory holds one block, not
+    # every layer's gradient
+    grad: list = []
     owned: dict = {"params": None, "state": None}  # the params dict and state dicts the step owns
     views: list = []  # per stage: ([(rows, W block, gradient block, state blocks)], bias entry or None)
     scratch: dict = {}  # batch size -> buffers
+    pool: dict = {"rows": 0, "arrays": []}  # the arrays behind them (see buffers)
     last = len(stages) - 1
 
     def bind() -> None:
         """Views of the owned parameters and state by row block, for the update loop."""
         params, state = owned["params"], owned["state"]
+        if not grad:
+            grad.append(np.empty(largest, dtype))
+        g_all = grad[0]
         views.clear()
         for (wk, bk, _), bl in zip(stages, blocks):
             n_o = shapes[wk][1]
             wb = [(slice(a, b) if len(bl) > 1 else None, params[wk][a:b, ...],
-                   grad[:(b - a) * n_o].reshape(b - a, n_o), tuple(s[wk][a:b, ...] for s in state)) for a, b in bl]
-            bb = (params[bk], grad[:n_o], tuple(s[bk] for s in state)) if bk is not None else None
+                   g_all[:(b - a) * n_o].reshape(b - a, n_o), tuple(s[wk][a:b, ...] for s in state)) for a, b in bl]
+            bb = (params[bk], g_all[:n_o], tuple(s[bk] for s in state)) if bk is not None else None
             views.append((wb, bb))
+
+    def params_owned() -> bool:
+        params = model.params
+        return params is owned["params"] and all(params[k] is owned[k] for k in keys)
+
+    def state_owned(opt_state) -> bool:
+        return owned["state"] is not None and all(
+            s is o for s, o in zip(_optim.slots(opt, opt_state), owned["state"]))
 
     def adopt(opt_state) -> bool:
         """Take model.params and the state's arrays into arrays this step owns (and updates in
         place), copying each once; False if the state does not fit (the generic step takes it)."""
-        params, state = model.params, _optim.slots(opt, opt_state)
+        state = _optim.slots(opt, opt_state)
         for s in state:
             if any(type(s.get(k)) is not np.ndarray or s[k].dtype != dtype or s[k].shape != shapes[k] for k in keys):
                 return False
-        if params is not owned["params"] or any(params[k] is not owned[k] for k in keys):
-            params = {k: np.array(v, dtype=dtype, order="C", copy=True) for k, v in params.items()}
-            model.params = owned["params"] = params
+        if not params_owned():
+            # a new dict (a caller's keeps the old arrays), filled one copy at a time: an old array
+            # is freed as soon as its copy replaces it unless a caller holds it, so memory never
+            # holds a second copy of every parameter at once
+            params = model.params = owned["params"] = dict(model.params)
+            for k in params:
+                params[k] = np.array(params[k], dtype=dtype, order="C", copy=True)
             owned.update({k: params[k] for k in keys})
-        if any(s is not o for s, o in zip(state, owned["state"] or ())) or owned["state"] is None:
+        if not state_owned(opt_state):
             owned["state"] = tuple({k: np.array(v, order="C", copy=True) for k, v in s.items()} for s in state)
         bind()
         return True
@@ -134,21 +151,32 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
         return y.dtype == dtype and y.shape == (x.shape[0], n_out)
 
     def buffers(n: int) -> tuple:
-        """Per layer (W key, z, dx, activation closures), and the loss closure, for batch size n."""
+        """Per layer (W key, z, dx, activation closures), and the loss closure, for batch size n.
+        Every buffer's first axis is the batch: they are the first n rows of one set of arrays
+        for the largest batch so far, so a last, shorter batch adds no memory."""
+        if n > pool["rows"]:
+            pool.update(rows=n, arrays=[])
+            scratch.clear()  # their buffers belong to the old set
+        taken = iter(range(1 << 30))
+
+        def empty(shape, dt):
+            i, arrays = next(taken), pool["arrays"]
+            if i == len(arrays):
+                arrays.append(np.empty((pool["rows"],) + tuple(shape[1:]), dt))
+            return arrays[i][:shape[0], ...]
+
         layers = []
         for i, (wk, _, act) in enumerate(stages):
             n_i, n_o = shapes[wk]
-            layers.append((wk, np.empty((n, n_o), dtype) if i != last else None,
-                           np.empty((n, n_i), dtype) if i > 0 else None,
-                           act((n, n_o), dtype) if act is not None else (None, None)))
-        scratch[n] = (layers, loss_kernel((n, n_out), dtype))
+            layers.append((wk, empty((n, n_o), dtype) if i != last else None,
+                           empty((n, n_i), dtype) if i > 0 else None,
+                           act((n, n_o), dtype, empty) if act is not None else (None, None)))
+        scratch[n] = (layers, loss_kernel((n, n_out), dtype, empty))
         return scratch[n]
 
     def step(x, y, opt_state, rng=None):
-        params, state = model.params, _optim.slots(opt, opt_state)
-        if not usable(x, y) or ((params is not owned["params"] or params[first_w] is not owned[first_w]
-                                 or any(s is not o for s, o in zip(state, owned["state"])))
-                                and not adopt(opt_state)):
+        if not usable(x, y) or ((model.params is not owned["params"] or model.params[first_w] is not owned[first_w]
+                                 or not state_owned(opt_state)) and not adopt(opt_state)):
             return train_step(model, loss_fn, optimizer, opt_state, x, y, rng=rng)
         params = owned["params"]
         layers, loss = scratch.get(x.shape[0]) or buffers(x.shape[0])
@@ -174,7 +202,10 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
                 np.dot(d, params[wk].T, dx)  # uses W before its update, as the generic step
             hT = hs[i].T
             for rows, W, g, s in wb:  # gradient of a block of rows of W, then its update
-                np.dot(hT if rows is None else hT[rows], d, g)
+                if rows is None:
+                    np.dot(hT, d, g)
+                else:  # matmul: np.dot would copy the block, which is not contiguous
+                    np.matmul(hT[rows], d, out=g)
                 update(W, g, s)
             if bb is not None:
                 b, g, s = bb
