@@ -1,4 +1,5 @@
-"""A compiled training step for NumPy: Dense layers, elementwise activations, plain SGD.
+"""A compiled training step for NumPy: Dense layers, elementwise activations, SGD (with momentum
+or nesterov) and Adam.
 
 Why it is faster than the generic step: the generic step pays Python overhead per operation
 (array-api-compat dispatch, closures, dicts of gradients, a new array for every intermediate and
@@ -8,12 +9,15 @@ avoidable part is allocating and filling fresh arrays. This step runs the same a
 weights right after its input gradient has used them (the generic step uses the old weights for
 every gradient too, so the numbers are the same).
 
-Semantics kept: it returns (loss, outputs, opt_state) like `train.train_step`; `outputs` is a
-fresh array (callers may keep it across steps); `model.params` holds the updated arrays. The
-arrays in `model.params` are owned by the step and change in place: on first use (or whenever
-`model.params` was replaced) they are copied once, so arrays a caller held before are untouched.
-Anything it does not recognise (another dtype or array type of x, labels out of range) runs
-through the generic `train_step` for that call.
+Semantics kept: it returns (loss, outputs, opt_state) like `train.train_step`, the state in
+optim.py's layout; `outputs` is a fresh array (callers may keep it across steps); `model.params`
+holds the updated arrays. The arrays in `model.params` are owned by the step and change in place:
+on first use (or whenever `model.params` was replaced) they are copied once, so arrays a caller
+held before are untouched. The optimizer state is taken over as given (no copy: that would hold
+it twice): its arrays, and those of every state the step returns, are updated in place by the
+next step, so a caller who keeps a state for later (a snapshot, a rollback) copies it, as
+`Trainer.state_dict` does. Anything it does not recognise (another dtype or array type of x or of
+the state, labels out of range) runs through the generic `train_step` for that call.
 """
 
 from __future__ import annotations
@@ -136,7 +140,10 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
                 params[k] = np.array(params[k], dtype=dtype, order="C", copy=True)
             owned.update({k: params[k] for k in keys})
         if not state_owned(opt_state):
-            owned["state"] = tuple({k: np.array(v, order="C", copy=True) for k, v in s.items()} for s in state)
+            # the step takes over the state it is given and updates its arrays in place (copying
+            # only those it cannot write): a copy would hold the optimizer state twice
+            owned["state"] = tuple({k: v if v.flags.c_contiguous and v.flags.writeable else np.array(v, order="C")
+                                    for k, v in s.items()} for s in state)
         bind()
         return True
 
