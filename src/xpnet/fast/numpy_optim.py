@@ -89,12 +89,14 @@ def make_update(p: OptimizerPlan, dtype, max_size: int):
     c = lambda v: np.asarray(v, dtype)  # noqa: E731 - a 0-d constant of the dtype
     rate, unit = c(1.0), [True]  # unit: the rate is 1, and 1 * u == u needs no pass
     kind, h = p.kind, p.hyper
-    tmp = np.empty(max_size if kind in ("nesterov", "adam") else 0, dtype)
+    scratch: list = []  # one block for nesterov and adam, allocated on the first step
     mom = c(h.get("momentum", 0.0))
     b1, b2, one_b1, one_b2 = c(h.get("b1", 0.0)), c(h.get("b2", 0.0)), c(1 - h.get("b1", 0.0)), c(1 - h.get("b2", 0.0))
     eps, bc1, sqrt_bc2 = c(h.get("eps", 0.0)), c(1.0), c(1.0)
 
     def prepare(opt_state):
+        if not scratch and kind in ("nesterov", "adam"):
+            scratch.append(np.empty(max_size, dtype))
         r = float(p.lr(lr_step(p, opt_state))) if callable(p.lr) else p.lr
         rate[...], unit[0] = r, r == 1.0
         if kind == "adam":
@@ -122,7 +124,7 @@ def make_update(p: OptimizerPlan, dtype, max_size: int):
 
     def nesterov(w, g, s):
         (b,) = s
-        t = tmp[:g.size].reshape(g.shape)
+        t = scratch[0][:g.size].reshape(g.shape)
         np.multiply(b, mom, b)
         np.add(b, g, b)
         # generic: g + momentum * trace, with the new trace
@@ -132,7 +134,7 @@ def make_update(p: OptimizerPlan, dtype, max_size: int):
 
     def adam(w, g, s):
         mu, nu = s
-        t = tmp[:g.size].reshape(g.shape)
+        t = scratch[0][:g.size].reshape(g.shape)
         # generic: mu = b1 * mu + (1 - b1) * g
         np.multiply(mu, b1, mu)
         np.multiply(g, one_b1, t)

@@ -32,8 +32,9 @@ from ..layers import Dense
 from . import numpy_kernels as K
 from . import numpy_optim as _optim
 
-# The weight gradient is computed and applied in blocks of rows of at most this size: memory then
-# holds one block, not a whole layer's gradient (see benchmarks/README.md for the cost).
+# The weight gradient is computed and applied in blocks of rows of at most this size (with the
+# optimizer's scratch): memory then holds one block, not a whole layer's gradient, and the
+# update reads it from cache (see benchmarks/README.md for the cost).
 BLOCK_BYTES = 512 * 1024
 _ACTIVATIONS = {_act.ReLU: K.relu, _act.Tanh: K.tanh, _act.Identity: None}  # exact type -> kernel
 _LOSSES = {_losses.HalfSSE: K.half_sse, _losses.MSE: K.mse,
@@ -64,9 +65,9 @@ def _plan(model) -> list | None:
     return stages or None
 
 
-def _row_blocks(n_i: int, n_o: int, itemsize: int) -> list[tuple[int, int]]:
-    """Rows [a, b) of a (n_i, n_o) weight matrix in near-equal blocks of at most BLOCK_BYTES."""
-    n_blocks = -(-n_i * n_o * itemsize // BLOCK_BYTES)
+def _row_blocks(n_i: int, n_o: int, itemsize: int, block_bytes: int) -> list[tuple[int, int]]:
+    """Rows [a, b) of a (n_i, n_o) weight matrix in near-equal blocks of at most block_bytes."""
+    n_blocks = -(-n_i * n_o * itemsize // block_bytes)
     rows = -(-n_i // n_blocks)
     return [(a, min(a + rows, n_i)) for a in range(0, n_i, rows)]
 
@@ -88,7 +89,9 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
     shapes = {k: tuple(model.params[k].shape) for k in keys}
     first_w = keys[0]
     n_in, n_out = shapes[first_w][0], shapes[stages[-1][0]][1]
-    blocks = [_row_blocks(*shapes[wk], dtype.itemsize) for wk, _, _ in stages]
+    # nesterov and adam need a scratch block besides the gradient block: halve both
+    block_bytes = BLOCK_BYTES // 2 if opt.kind in ("nesterov", "adam") else BLOCK_BYTES
+    blocks = [_row_blocks(*shapes[wk], dtype.itemsize, block_bytes) for wk, _, _ in stages]
     largest = max([(b - a) * shapes[wk][1] for (wk, _, _), bl in zip(stages, blocks) for a, b in bl]
                   + [shapes[bk][0] for _, bk, _ in stages if bk is not None])
     prepare, update = _optim.make_update(opt, dtype, largest)
