@@ -1,7 +1,8 @@
 """Benchmarks 2 and 3: MLP training on the CPU, xpnet on NumPy against PyTorch eager.
 
-ReLU MLP, softmax cross-entropy from logits, plain SGD (and Adam, the CLI's default), float32, one epoch over synthetic data in
-order (no shuffle, so both see the same batches). PyTorch starts from xpnet's initial weights;
+ReLU MLP, softmax cross-entropy from logits, plain SGD (and Adam, the CLI's default), float32,
+one epoch over synthetic data in order (no shuffle, so both see the same batches), timed in
+interleaved slices (common.best_of_each_sliced). PyTorch starts from xpnet's initial weights;
 before timing, a few steps of both are checked to agree. Reported: samples per second of the
 compiled xpnet step, of the generic `train_step`, and of PyTorch.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common import best_of_each, row, xpnet_step
+from common import best_of_each_sliced, row, xpnet_step
 
 LR = {"sgd": 0.01, "adam": 1e-3}
 
@@ -110,10 +111,11 @@ def bench(sizes, batch: int, n: int, reps: int, target: float | None, name: str,
     _, tor = torch_trainer(model, opt_name)
     fast(X[:batch * 4], y[:batch * 4], batch)  # warm up: buffers, BLAS threads, torch's allocator
     tor(X[:batch * 4], y[:batch * 4], batch)
-    fns = {"compiled": lambda: fast(X, y, batch), "torch": lambda: tor(X, y, batch)}
+    fns = {"compiled": fast, "torch": tor}
     if generic:  # for reference only; it keeps the default run under 10 minutes to skip some
-        fns["generic"] = lambda: gen(X, y, batch)
-    t = best_of_each(fns, reps)
+        fns["generic"] = gen
+    # an epoch in 20 slices, interleaved, best of reps per slice (see common.best_of_each_sliced)
+    t = best_of_each_sliced({k: (lambda a, b, f=f: f(X[a:b], y[a:b], batch)) for k, f in fns.items()}, n, batch, reps)
     cfg = f"{'-'.join(map(str, sizes))}, batch {batch}, {opt_name}, float32, {n} samples"
     extra = dict(max_weight_diff_vs_torch=worst)
     rows = [row(name, cfg, "samples/s", n / t["compiled"], n / t["torch"], "PyTorch eager CPU", target, True,
