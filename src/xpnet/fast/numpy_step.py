@@ -94,7 +94,8 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
     blocks = [_row_blocks(*shapes[wk], dtype.itemsize, block_bytes) for wk, _, _ in stages]
     largest = max([(b - a) * shapes[wk][1] for (wk, _, _), bl in zip(stages, blocks) for a, b in bl]
                   + [shapes[bk][0] for _, bk, _ in stages if bk is not None])
-    prepare, update = _optim.make_update(opt, dtype, largest)
+    prepare, update, per_step = _optim.make_update(opt, dtype, largest)
+    stateful = opt.kind != "sgd"  # sgd keeps no arrays: nothing to check or adopt
     # one gradient block, shared by every layer and batch size (allocated on first use): each
     # block is used up by its update before the next is computed, so memory holds one block, not
     # every layer's gradient
@@ -118,6 +119,7 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
                    g_all[:(b - a) * n_o].reshape(b - a, n_o), tuple(s[wk][a:b, ...] for s in state)) for a, b in bl]
             bb = (params[bk], g_all[:n_o], tuple(s[bk] for s in state)) if bk is not None else None
             views.append((wb, bb))
+        scratch.clear()  # the per-batch plans hold these views: rebuilt on the next step
 
     def params_owned() -> bool:
         params = model.params
@@ -148,6 +150,7 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
             owned["state"] = tuple({k: v if v.flags.c_contiguous and v.flags.writeable else np.array(v, order="C")
                                     for k, v in s.items()} for s in state)
         bind()
+        prepare(opt_state)  # the constants; again every step only if they change (per_step)
         return True
 
     def usable(x, y) -> bool:
@@ -161,9 +164,10 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
         return y.dtype == dtype and y.shape == (x.shape[0], n_out)
 
     def buffers(n: int) -> tuple:
-        """Per layer (W key, z, dx, activation closures), and the loss closure, for batch size n.
-        Every buffer's first axis is the batch: they are the first n rows of one set of arrays
-        for the largest batch so far, so a last, shorter batch adds no memory."""
+        """The forward and backward plans (per layer: arrays, buffers, kernels) and the loss
+        closure for batch size n. Every buffer's first axis is the batch: they are the first n
+        rows of one set of arrays for the largest batch so far, so a last, shorter batch adds no
+        memory."""
         if n > pool["rows"]:
             pool.update(rows=n, arrays=[])
             scratch.clear()  # their buffers belong to the old set
@@ -175,48 +179,48 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
                 arrays.append(np.empty((pool["rows"],) + tuple(shape[1:]), dt))
             return arrays[i][:shape[0], ...]
 
-        layers = []
-        for i, (wk, _, act) in enumerate(stages):
+        params, forward, backward = owned["params"], [], []
+        for i, ((wk, bk, act), (wb, bb)) in enumerate(zip(stages, views)):
             n_i, n_o = shapes[wk]
-            layers.append((wk, empty((n, n_o), dtype) if i != last else None,
-                           empty((n, n_i), dtype) if i > 0 else None,
-                           act((n, n_o), dtype, empty) if act is not None else (None, None)))
-        scratch[n] = (layers, loss_kernel((n, n_out), dtype, empty))
+            z = empty((n, n_o), dtype) if i != last else None  # None: the outputs, fresh each step
+            dx = empty((n, n_i), dtype) if i > 0 else None  # the first layer's is never used
+            fwd, bwd = act((n, n_o), dtype, empty) if act is not None else (None, None)
+            forward.append((params[wk], z, params[bk] if bk is not None else None, fwd))
+            backward.insert(0, (params[wk], dx, bwd, wb, bb, i))
+        scratch[n] = (forward, backward, loss_kernel((n, n_out), dtype, empty))
         return scratch[n]
 
     def step(x, y, opt_state, rng=None):
         if not usable(x, y) or ((model.params is not owned["params"] or model.params[first_w] is not owned[first_w]
-                                 or not state_owned(opt_state)) and not adopt(opt_state)):
+                                 or (stateful and not state_owned(opt_state))) and not adopt(opt_state)):
             return train_step(model, loss_fn, optimizer, opt_state, x, y, rng=rng)
-        params = owned["params"]
-        layers, loss = scratch.get(x.shape[0]) or buffers(x.shape[0])
-        prepare(opt_state)
+        forward, backward, loss = scratch.get(x.shape[0]) or buffers(x.shape[0])
+        if per_step:
+            prepare(opt_state)
         h = x
         hs = [x]  # every layer's input, then the output
-        for (wk, z, _, (fwd, _)), (_, bb) in zip(layers, views):
+        for W, z, b, fwd in forward:
             # np.dot and matmul make the same BLAS call here; dot has less overhead per call
-            z = np.dot(h, params[wk]) if z is None else np.dot(h, params[wk], z)  # None: fresh outputs
-            if bb is not None:
-                np.add(z, bb[0], z)
+            z = np.dot(h, W) if z is None else np.dot(h, W, z)
+            if b is not None:
+                np.add(z, b, z)
             if fwd is not None:
                 fwd(z)
             hs.append(z)
             h = z
         value, d = loss(h, y)
-        for i in range(last, -1, -1):
-            wk, _, dx, (_, bwd) = layers[i]
-            wb, bb = views[i]
+        for W, dx, bwd, wb, bb, i in backward:
             if bwd is not None:
                 bwd(d, hs[i + 1])
-            if dx is not None:  # the first layer's input gradient is never used
-                np.dot(d, params[wk].T, dx)  # uses W before its update, as the generic step
+            if dx is not None:
+                np.dot(d, W.T, dx)  # uses W before its update, as the generic step
             hT = hs[i].T
-            for rows, W, g, s in wb:  # gradient of a block of rows of W, then its update
+            for rows, Wb, g, s in wb:  # gradient of a block of rows of W, then its update
                 if rows is None:
                     np.dot(hT, d, g)
                 else:  # matmul: np.dot would copy the block, which is not contiguous
                     np.matmul(hT[rows], d, out=g)
-                update(W, g, s)
+                update(Wb, g, s)
             if bb is not None:
                 b, g, s = bb
                 K._sum(d, axis=0, out=g)
