@@ -23,14 +23,9 @@ from xpnet.tree import tree_flatten
 K_STEPS = 7
 
 
-def _pair(make_model):
-    """Two identical models: one for the generic step, one for the compiled step."""
-    return make_model(), make_model()
-
-
 def _run_both(make_model, loss, opt, batches):
     """Train a generic and a compiled copy on the same batches; return both models and records."""
-    gen, fast = _pair(make_model)
+    gen, fast = make_model(), make_model()  # one for the generic step, one for the compiled
     step = compile_train_step(fast, loss, opt)
     assert step is not None and step.fast == "numpy"
     sg, sf = opt.init(gen.params), opt.init(fast.params)
@@ -157,7 +152,8 @@ def test_replaced_params_are_adopted(numpy_backend):
 
 def test_inputs_it_does_not_take_go_the_generic_way(numpy_backend):
     # float64 inputs to a float32 model, and labels out of range: the generic step's behaviour
-    gen, fast = _pair(lambda: mlp([3, 4, 2], dtype="float32", seed=0, backend=numpy_backend))
+    make = lambda: mlp([3, 4, 2], dtype="float32", seed=0, backend=numpy_backend)
+    gen, fast = make(), make()
     loss, opt = SoftmaxCrossEntropy(), sgd(0.1)
     step = compile_train_step(fast, loss, opt)
     sg = sf = opt.init(gen.params)
@@ -254,7 +250,8 @@ def test_weight_gradient_in_row_blocks(numpy_backend, monkeypatch, opt):
 def test_state_moves_between_generic_and_fast_steps(numpy_backend):
     # resume: a state the generic step made (or loaded from a checkpoint) continues on the fast
     # step and back; the fast step takes the state's arrays over (no second copy of Adam's state)
-    gen, fast = _pair(lambda: mlp([5, 6, 3], dtype="float64", seed=2, backend=numpy_backend))
+    make = lambda: mlp([5, 6, 3], dtype="float64", seed=2, backend=numpy_backend)
+    gen, fast = make(), make()
     opt, loss = adam(0.02), MSE()
     step = compile_train_step(fast, loss, opt)
     rng = np.random.default_rng(5)
@@ -274,7 +271,8 @@ def test_state_moves_between_generic_and_fast_steps(numpy_backend):
 
 def test_state_of_another_dtype_goes_the_generic_way(numpy_backend):
     # a float64 state for a float32 model (a foreign checkpoint): the generic step's arithmetic
-    gen, fast = _pair(lambda: mlp([3, 4, 2], dtype="float32", seed=0, backend=numpy_backend))
+    make = lambda: mlp([3, 4, 2], dtype="float32", seed=0, backend=numpy_backend)
+    gen, fast = make(), make()
     opt, loss = sgd(0.1, momentum=0.9), MSE()
     step = compile_train_step(fast, loss, opt)
     state = opt.init({k: np.asarray(v, np.float64) for k, v in gen.params.items()})
