@@ -56,6 +56,24 @@ def best_of_each(fns: dict, reps: int, sync=None) -> dict:
     return best
 
 
+def best_of_each_sliced(fns: dict, n: int, step: int, reps: int, slices: int = 20) -> dict:
+    """{name: time for all n samples} where fns[name](a, b) runs samples [a, b): the work is cut
+    into `slices` slices (multiples of `step`), each run by every contender in turn, `reps` times;
+    a contender's time is the sum over slices of its fastest run of each slice. A burst of load
+    from other processes (seconds long, here) then spoils one slice of one repetition instead of
+    a whole 60000-sample epoch, and every contender still does the whole epoch's work."""
+    size = max(step, -(-n // slices) // step * step)
+    cuts = [(a, min(a + size, n)) for a in range(0, n, size)]
+    best = {k: [float("inf")] * len(cuts) for k in fns}
+    for _ in range(reps):
+        for i, (a, b) in enumerate(cuts):
+            for k, fn in fns.items():
+                t0 = time.perf_counter()
+                fn(a, b)
+                best[k][i] = min(best[k][i], time.perf_counter() - t0)
+    return {k: sum(v) for k, v in best.items()}
+
+
 def machine() -> dict:
     """Versions, cores and BLAS threads: enough to know whether two result files compare."""
     import numpy as np

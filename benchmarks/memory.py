@@ -17,7 +17,7 @@ from common import ROOT, row, xpnet_step
 SIZES = [784, 512, 512, 10]
 
 
-def child(n: int, epochs: int, batch: int, compiled: bool) -> dict:
+def child(n: int, epochs: int, batch: int, compiled: bool, opt_name: str = "sgd") -> dict:
     import tracemalloc
 
     import numpy as np
@@ -25,22 +25,25 @@ def child(n: int, epochs: int, batch: int, compiled: bool) -> dict:
     tracemalloc.start()
     from xpnet import mlp
     from xpnet.losses import SoftmaxCrossEntropy
-    from xpnet.optim import sgd
+    from xpnet.optim import adam, sgd
 
     def one_step(sizes):  # a tiny run first, so that lazy imports are not counted as the run's
         model = mlp(sizes, activation="relu", backend="numpy", dtype="float32", seed=0)
-        loss, opt = SoftmaxCrossEntropy(), sgd(0.01)
+        loss, opt = SoftmaxCrossEntropy(), (adam(1e-3) if opt_name == "adam" else sgd(0.01))
         return model, loss, opt, xpnet_step(model, loss, opt, compiled)
 
-    _, _, opt0, step0 = one_step([4, 3, 2])
-    step0(np.ones((2, 4), np.float32), np.zeros(2, np.int64), opt0.init(None))
-    del step0
+    model0, _, opt0, step0 = one_step([4, 3, 2])
+    step0(np.ones((2, 4), np.float32), np.zeros(2, np.int64), opt0.init(model0.params))
+    del step0, model0
     base = tracemalloc.get_traced_memory()[0]
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, SIZES[0]), dtype=np.float32)
     y = rng.integers(0, SIZES[-1], n, dtype=np.int64)
     model, loss, opt, step = one_step(SIZES)
     state = opt.init(model.params)
+    from xpnet.tree import tree_flatten
+
+    opt_bytes = sum(v.nbytes for v in tree_flatten(state)[0].values() if hasattr(v, "nbytes"))
     after_epoch = []
     tracemalloc.reset_peak()
     for _ in range(epochs):
@@ -51,11 +54,11 @@ def child(n: int, epochs: int, batch: int, compiled: bool) -> dict:
     params = sum(v.nbytes for v in model.params.values())
     acts = batch * sum(SIZES) * 4  # the input batch and every layer's output, float32
     return {"peak": peak, "after_epoch": after_epoch, "dataset": X.nbytes + y.nbytes,
-            "params": params, "opt_state": 0, "activations_per_batch": acts}
+            "params": params, "opt_state": opt_bytes, "activations_per_batch": acts}
 
 
-def measure(n: int, epochs: int, batch: int, compiled: bool) -> dict:
-    cmd = [sys.executable, __file__, "--child", str(n), str(epochs), str(batch), str(int(compiled))]
+def measure(n: int, epochs: int, batch: int, compiled: bool, opt_name: str = "sgd") -> dict:
+    cmd = [sys.executable, __file__, "--child", str(n), str(epochs), str(batch), str(int(compiled)), opt_name]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT, timeout=600)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -63,12 +66,12 @@ def measure(n: int, epochs: int, batch: int, compiled: bool) -> dict:
 def run(quick: bool, reps: int) -> list[dict]:
     n, epochs, batch = (1024, 2, 128) if quick else (20000, 3, 128)
     rows = []
-    for compiled in (True, False):
-        m = measure(n, epochs, batch, compiled)
+    for compiled, opt_name in ((True, "sgd"), (False, "sgd"), (True, "adam")):
+        m = measure(n, epochs, batch, compiled, opt_name)
         budget = m["dataset"] + m["params"] + m["opt_state"] + 2 * m["activations_per_batch"]
         growth = m["after_epoch"][-1] - m["after_epoch"][0]
         path = "compiled step" if compiled else "generic train_step"
-        cfg = f"{'-'.join(map(str, SIZES))}, batch {batch}, {n} samples, {epochs} epochs"
+        cfg = f"{'-'.join(map(str, SIZES))}, batch {batch}, {opt_name}, {n} samples, {epochs} epochs"
         # ratio = budget / peak: at least 1 means within budget
         rows.append(row("peak memory", cfg, "MiB", m["peak"] / 2**20, budget / 2**20,
                         "budget: data + params + opt state + 2 batches' activations", 1.0, False,
@@ -79,4 +82,4 @@ def run(quick: bool, reps: int) -> list[dict]:
 if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:
     sys.path.insert(0, str(ROOT / "src"))
     n_, epochs_, batch_, compiled_ = map(int, sys.argv[2:6])
-    print(json.dumps(child(n_, epochs_, batch_, bool(compiled_))))
+    print(json.dumps(child(n_, epochs_, batch_, bool(compiled_), sys.argv[6])))

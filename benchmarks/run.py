@@ -72,7 +72,7 @@ def markdown(res: dict) -> str:
     extras = [r for r in res["rows"] if "growth_bytes_across_epochs" in r or "matmul_fraction" in r]
     for r in extras:
         if "growth_bytes_across_epochs" in r:
-            lines.append(f"\n- memory, {r['path']}: growth across epochs {r['growth_bytes_across_epochs']} bytes; "
+            lines.append(f"\n- memory, {r['path']}, {r['config']}: growth across epochs {r['growth_bytes_across_epochs']} bytes; "
                          f"peak {r['peak']} B = dataset {r['dataset']} + params {r['params']} + rest "
                          f"{r['peak'] - r['dataset'] - r['params']} (activations per batch {r['activations_per_batch']})")
         else:

@@ -13,6 +13,8 @@ that turns the network's outputs into predictions for such a loss.
 
 from __future__ import annotations
 
+import array_api_compat
+
 from .errors import ConfigError, ShapeError
 
 
@@ -41,7 +43,7 @@ class HalfSSE(Loss):
     def __call__(self, out, y):
         _check_same_shape(self.name, out, y)
         diff = out - y
-        return 0.5 * _sum(diff * diff), diff
+        return 0.5 * _sum(diff * diff, _xp(diff)), diff
 
 
 class MSE(Loss):
@@ -53,7 +55,7 @@ class MSE(Loss):
         _check_same_shape(self.name, out, y)
         diff = out - y
         n = _size(diff)
-        return _sum(diff * diff) / n, diff * (2.0 / n)
+        return _sum(diff * diff, _xp(diff)) / n, diff * (2.0 / n)
 
 
 class BCE(Loss):
@@ -68,7 +70,7 @@ class BCE(Loss):
         eps = _eps(xp, out.dtype)
         p = xp.clip(out, eps, 1 - eps)
         n = _size(out)
-        value = -_sum(y * xp.log(p) + (1 - y) * xp.log(1 - p)) / n
+        value = -_sum(y * xp.log(p) + (1 - y) * xp.log(1 - p), xp) / n
         return value, (p - y) / (p * (1 - p) * n)
 
 
@@ -84,7 +86,7 @@ class BCEWithLogits(Loss):
         xp = _xp(z)
         n = _size(z)
         e = xp.exp(-xp.abs(z))
-        value = _sum(xp.where(z > 0, z, xp.zeros_like(z)) - z * y + xp.log1p(e)) / n
+        value = _sum(xp.where(z > 0, z, xp.zeros_like(z)) - z * y + xp.log1p(e), xp) / n
         p = xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
         return value, (p - y) / n
 
@@ -112,24 +114,22 @@ class SoftmaxCrossEntropy(Loss):
         e = xp.exp(shifted)
         s = xp.sum(e, axis=1, keepdims=True)
         log_p = shifted - xp.log(s)
-        value = -_sum(y * log_p) / n
+        value = -_sum(y * log_p, xp) / n
         return value, (e / s - y) / n
 
 
 def _xp(x):
-    import array_api_compat
-
+    # resolved once per loss call and passed on: array_namespace costs microseconds, which the
+    # small networks' steps notice
     return array_api_compat.array_namespace(x)
 
 
 def _device(x):
-    import array_api_compat
-
     return array_api_compat.device(x)
 
 
-def _sum(x):
-    return _xp(x).sum(x, dtype=x.dtype)
+def _sum(x, xp):
+    return xp.sum(x, dtype=x.dtype)
 
 
 def _size(x):

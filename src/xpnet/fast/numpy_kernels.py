@@ -3,8 +3,9 @@
 Each kernel does exactly the arithmetic of its generic counterpart (activations.py, losses.py),
 operation for operation, but writes into buffers it owns instead of allocating, so the results
 are bit-identical (one exception, noted, is tested at a stated tolerance). A kernel is a factory
-called once per batch size: `make(shape, dtype)` allocates the buffers and returns closures bound
-to them, because on tiny layers every dict lookup per call is a measurable share of the step.
+called once per batch size: `make(shape, dtype, empty)` allocates its buffers with `empty(shape,
+dtype)` (every buffer's first axis is the batch) and returns closures bound to them, because
+on tiny layers every dict lookup per call is a measurable share of the step.
 
 Scalars are 0-d arrays of the dtype: the same arithmetic as Python scalars (NEP 50 casts those
 to the array's dtype too), but NumPy converts a Python scalar on every call (~0.6 us), which is
@@ -22,24 +23,27 @@ _sum = np.add.reduce
 # --- activations: forward in place on z (batch, n); backward scales d in place by the slope ---
 
 
-def relu(shape, dtype):
+def relu(shape, dtype, empty=np.empty):
     zero = np.zeros((), dtype)
-    neg = np.empty(shape, bool)  # where the forward zeroed: kept for the backward pass
+    pos = empty(shape, bool)  # where the forward let z through: kept for the backward pass
 
     def forward(z):
-        # generic: where(x > 0, x, 0)
-        np.less_equal(z, zero, neg)
-        np.copyto(z, zero, where=neg)
+        # generic: where(x > 0, x, 0). maximum(z, 0) is the same number except for NaN (kept,
+        # where the generic gives 0) and z = -0.0 (kept as -0.0): it runs ~5x faster than
+        # copyto(where=), the masked copy this replaced (45 us vs 9 us at 32 x 512 float32)
+        np.greater(z, zero, pos)
+        np.maximum(z, zero, out=z)
 
     def backward(d, y):
-        # generic: where(x > 0, dy, 0)
-        np.copyto(d, zero, where=neg)
+        # generic: where(x > 0, dy, 0). dy * 1 == dy and dy * 0 == 0 (or -0.0) for finite dy;
+        # only a non-finite dy (training already diverged) gives NaN instead of 0
+        np.multiply(d, pos, d)
 
     return forward, backward
 
 
-def _sigmoid_backward(shape, dtype):
-    one, t = np.ones((), dtype), np.empty(shape, dtype)
+def _sigmoid_backward(shape, dtype, empty=np.empty):
+    one, t = np.ones((), dtype), empty(shape, dtype)
 
     def backward(d, y):
         # generic: dy * (y * (1 - y)), the slope taken from the output
@@ -50,7 +54,7 @@ def _sigmoid_backward(shape, dtype):
     return backward
 
 
-def sigmoid_seed(shape, dtype):
+def sigmoid_seed(shape, dtype, empty=np.empty):
     one = np.ones((), dtype)
 
     def forward(z):
@@ -60,12 +64,12 @@ def sigmoid_seed(shape, dtype):
         np.add(z, one, z)
         np.divide(one, z, z)
 
-    return forward, _sigmoid_backward(shape, dtype)
+    return forward, _sigmoid_backward(shape, dtype, empty)
 
 
-def sigmoid_stable(shape, dtype):
+def sigmoid_stable(shape, dtype, empty=np.empty):
     one, zero = np.ones((), dtype), np.zeros((), dtype)
-    e, den, pos = np.empty(shape, dtype), np.empty(shape, dtype), np.empty(shape, bool)
+    e, den, pos = empty(shape, dtype), empty(shape, dtype), empty(shape, bool)
 
     def forward(z):
         # generic (stable=True): e = exp(-|z|); where(z >= 0, 1 / (1 + e), e / (1 + e))
@@ -77,11 +81,11 @@ def sigmoid_stable(shape, dtype):
         np.divide(e, den, z)
         np.divide(one, den, out=z, where=pos)
 
-    return forward, _sigmoid_backward(shape, dtype)
+    return forward, _sigmoid_backward(shape, dtype, empty)
 
 
-def tanh(shape, dtype):
-    one, t = np.ones((), dtype), np.empty(shape, dtype)
+def tanh(shape, dtype, empty=np.empty):
+    one, t = np.ones((), dtype), empty(shape, dtype)
 
     def forward(z):
         np.tanh(z, z)
@@ -98,8 +102,8 @@ def tanh(shape, dtype):
 # --- losses: loss(out, y) -> (value, dout), dout in an owned buffer; `out` is not modified ---
 
 
-def half_sse(shape, dtype):
-    d, t, half = np.empty(shape, dtype), np.empty(shape, dtype), 0.5
+def half_sse(shape, dtype, empty=np.empty):
+    d, t, half = empty(shape, dtype), empty(shape, dtype), 0.5
 
     def loss(out, y):
         # generic: diff = out - y; 0.5 * sum(diff * diff), summed in the output dtype
@@ -110,8 +114,8 @@ def half_sse(shape, dtype):
     return loss
 
 
-def mse(shape, dtype):
-    d, t = np.empty(shape, dtype), np.empty(shape, dtype)
+def mse(shape, dtype, empty=np.empty):
+    d, t = empty(shape, dtype), empty(shape, dtype)
     n = d.size
     scale = np.asarray(2.0 / n, dtype)  # generic: diff * (2.0 / n)
 
@@ -126,7 +130,7 @@ def mse(shape, dtype):
     return loss
 
 
-def softmax_cross_entropy(shape, dtype):
+def softmax_cross_entropy(shape, dtype, empty=np.empty):
     """generic: shifted = z - max(z); e = exp(shifted); log_p = shifted - log(sum(e));
     value = -sum(onehot * log_p) / n; dout = (e / sum(e) - onehot) / n.
 
@@ -134,8 +138,8 @@ def softmax_cross_entropy(shape, dtype):
     e / s - 1 are the same operations), but the value sums only the picked log-probabilities
     instead of all n * k products, so it may differ from the generic one in the last bits."""
     n, k = shape
-    sh, e = np.empty(shape, dtype), np.empty(shape, dtype)
-    m, tot = np.empty((n, 1), dtype), np.empty((n, 1), dtype)
+    sh, e = empty(shape, dtype), empty(shape, dtype)
+    m, tot = empty((n, 1), dtype), empty((n, 1), dtype)
     rows, one, n_ = np.arange(n), np.ones((), dtype), np.asarray(n, dtype)
 
     def loss(z, y):

@@ -1,0 +1,170 @@
+"""In-place NumPy versions of the optimizers the fast step supports: sgd (constant or scheduled
+rate), sgd with momentum (and nesterov), and adam, read from optim.py's own objects and state.
+
+Each update does optim.py's arithmetic operation for operation (Python float hyperparameters
+become 0-d arrays of the dtype: NEP 50 rounds them to that dtype the same way), on one block of
+rows of a parameter at a time, so the results are bit-identical. `p + -(r * u)`, the generic
+update, is the same number as `p - r * u`. The state the step returns has optim.py's layout
+(`ScaleByLRState`, `(TraceState, ScaleByLRState)`, `(ScaleByAdamState, ScaleByLRState)`), so
+checkpoints and resume read it as they read the generic one; its arrays are owned by the step
+and updated in place by the next step (see numpy_step.py).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from .. import optim as _optim
+
+
+class OptimizerPlan(NamedTuple):
+    kind: str  # "sgd", "momentum", "nesterov" or "adam"
+    lr: float | Callable  # the learning rate or the schedule step -> rate
+    hyper: dict  # momentum; or b1, b2, eps
+    chained: bool  # built by optim.chain: the state is a tuple, the learning rate's state last
+
+
+def _transform(t: Any) -> tuple[str, dict]:
+    """(name of the optim.py factory that built this transform, its hyperparameters)."""
+    update = getattr(t, "update", None)
+    name = getattr(update, "__qualname__", "").split(".")[0]
+    try:
+        return name, inspect.getclosurevars(update).nonlocals
+    except TypeError:  # not a Python function
+        return "", {}
+
+
+def plan(optimizer: Any) -> OptimizerPlan | None:
+    """What `optim.sgd(...)` or `optim.adam(...)` built, or None for anything else."""
+    name, hyper = _transform(optimizer)
+    parts = [_transform(t) for t in hyper.get("transforms", ())] if name == "chain" else [(name, hyper)]
+    if not parts or parts[-1][0] != "scale_by_learning_rate":
+        return None
+    lr = parts[-1][1].get("lr")
+    if not (callable(lr) or isinstance(lr, float)):
+        return None
+    kinds = [n for n, _ in parts[:-1]]
+    if kinds == []:
+        return OptimizerPlan("sgd", lr, {}, name == "chain")
+    h = parts[0][1]
+    if kinds == ["scale_by_momentum"]:
+        return OptimizerPlan("nesterov" if h["nesterov"] else "momentum", lr, {"momentum": h["momentum"]}, True)
+    if kinds == ["scale_by_adam"]:
+        return OptimizerPlan("adam", lr, {k: h[k] for k in ("b1", "b2", "eps")}, True)
+    return None
+
+
+def slots(p: OptimizerPlan, opt_state) -> tuple[dict, ...]:
+    """The state's dicts of arrays (name -> array), in the order `update` takes them."""
+    if p.kind == "sgd":
+        return ()
+    if p.kind == "adam":
+        return opt_state[0].mu, opt_state[0].nu
+    return (opt_state[0].trace,)
+
+
+def lr_step(p: OptimizerPlan, opt_state) -> int:
+    """The learning rate schedule's step count."""
+    return opt_state[-1].step if p.chained else opt_state.step
+
+
+def next_state(p: OptimizerPlan, opt_state, arrays: tuple[dict, ...]):
+    """The state after one step, in optim.py's layout, holding `arrays`."""
+    if p.kind == "sgd" and not p.chained:
+        return _optim.ScaleByLRState(opt_state.step + 1)
+    lr_state = _optim.ScaleByLRState(lr_step(p, opt_state) + 1)
+    if p.kind == "sgd":
+        return (lr_state,)
+    if p.kind == "adam":
+        return _optim.ScaleByAdamState(opt_state[0].count + 1, *arrays), lr_state
+    return _optim.TraceState(arrays[0]), lr_state
+
+
+def make_update(p: OptimizerPlan, dtype, max_size: int):
+    """(prepare(opt_state), update(w, g, state_blocks), per_step): prepare sets the constants (the
+    scheduled rate, Adam's bias corrections), before the first step and, if per_step, before
+    every step; update applies one step to the block `w` given its gradient `g` (used as
+    scratch) and the same block of each state array. `max_size`: the largest block, for a
+    scratch buffer."""
+    c = lambda v: np.asarray(v, dtype)  # noqa: E731 - a 0-d constant of the dtype
+    rate, unit = c(1.0), [True]  # unit: the rate is 1, and 1 * u == u needs no pass
+    kind, h = p.kind, p.hyper
+    scratch: list = []  # one block for nesterov and adam, allocated on the first step
+    mom = c(h.get("momentum", 0.0))
+    b1, b2, one_b1, one_b2 = c(h.get("b1", 0.0)), c(h.get("b2", 0.0)), c(1 - h.get("b1", 0.0)), c(1 - h.get("b2", 0.0))
+    eps, bc1, sqrt_bc2 = c(h.get("eps", 0.0)), c(1.0), c(1.0)
+
+    def prepare(opt_state):
+        if not scratch and kind in ("nesterov", "adam"):
+            scratch.append(np.empty(max_size, dtype))
+        r = float(p.lr(lr_step(p, opt_state))) if callable(p.lr) else p.lr
+        rate[...], unit[0] = r, r == 1.0
+        if kind == "adam":
+            t = opt_state[0].count + 1
+            # host floats, as optim.scale_by_adam computes them
+            bc1[...], sqrt_bc2[...] = 1 - h["b1"] ** t, (1 - h["b2"] ** t) ** 0.5
+
+    def apply(w, u, out):
+        # generic: p + -(rate * u); `out` is scratch of u's shape (it may be u)
+        if unit[0]:
+            np.subtract(w, u, w)
+        else:
+            np.multiply(u, rate, out)
+            np.subtract(w, out, w)
+
+    def sgd(w, g, s):
+        apply(w, g, g)
+
+    # constant-rate sgd without the indirection: on the seeds' 3-4-1 network a Python call is a
+    # measurable share of the step
+    def sgd_unit(w, g, s):
+        np.subtract(w, g, w)
+
+    def sgd_rate(w, g, s):
+        np.multiply(g, rate, g)
+        np.subtract(w, g, w)
+
+    def momentum(w, g, s):
+        (b,) = s
+        # generic: trace = momentum * trace + g; the step is the trace
+        np.multiply(b, mom, b)
+        np.add(b, g, b)
+        apply(w, b, g)  # the trace must survive: scale it into g's buffer
+
+    def nesterov(w, g, s):
+        (b,) = s
+        t = scratch[0][:g.size].reshape(g.shape)
+        np.multiply(b, mom, b)
+        np.add(b, g, b)
+        # generic: g + momentum * trace, with the new trace
+        np.multiply(b, mom, t)
+        np.add(g, t, g)
+        apply(w, g, g)
+
+    def adam(w, g, s):
+        mu, nu = s
+        t = scratch[0][:g.size].reshape(g.shape)
+        # generic: mu = b1 * mu + (1 - b1) * g
+        np.multiply(mu, b1, mu)
+        np.multiply(g, one_b1, t)
+        np.add(mu, t, mu)
+        # generic: nu = b2 * nu + (1 - b2) * (g * g)
+        np.multiply(nu, b2, nu)
+        np.multiply(g, g, t)
+        np.multiply(t, one_b2, t)
+        np.add(nu, t, nu)
+        # generic: (mu / bc1) / (sqrt(nu) / sqrt_bc2 + eps)
+        np.sqrt(nu, t)
+        np.divide(t, sqrt_bc2, t)
+        np.add(t, eps, t)
+        np.divide(mu, bc1, g)
+        np.divide(g, t, g)
+        apply(w, g, g)
+
+    per_step = callable(p.lr) or kind == "adam"
+    if kind == "sgd" and not callable(p.lr):
+        return prepare, (sgd_unit if p.lr == 1.0 else sgd_rate), False
+    return prepare, {"sgd": sgd, "momentum": momentum, "nesterov": nesterov, "adam": adam}[kind], per_step
