@@ -17,7 +17,7 @@ def xpnet_step(model, loss, opt, compiled: bool):
     """step(x, y, opt_state) -> (loss, outputs, opt_state): the compiled fast step (an error
     if it does not apply: a benchmark must not silently time the generic one) or the generic."""
     from xpnet import backend
-    from xpnet.train import train_step
+    from xpnet.step import train_step
 
     if compiled:
         step = backend.compile_train_step(model, loss, opt)

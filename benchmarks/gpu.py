@@ -19,9 +19,9 @@ LR = 0.01
 
 def unavailable() -> str | None:
     """Why the GPU benchmark cannot run here, or None."""
-    from xpnet.backend import _cuda_device_count
+    from xpnet.backend import cuda_device_count
 
-    n, reason = _cuda_device_count()
+    n, reason = cuda_device_count()
     if n == 0:
         return reason
     try:
@@ -53,7 +53,7 @@ def run(quick: bool, reps: int) -> list[dict]:
     from xpnet import get_backend, mlp
     from xpnet.losses import SoftmaxCrossEntropy
     from xpnet.optim import sgd
-    from xpnet.train import train_step
+    from xpnet.step import train_step
 
     b = get_backend("cupy")
     n = 16384 if quick else 65536

@@ -19,7 +19,7 @@ from .errors import ConfigError, DivergenceError
 from .hyperparams import check_fraction, check_int, check_non_negative
 from .losses import get_loss
 from .metrics import correct_count, evaluate_sums, resolve_metrics
-from .step import make_train_step, train_step  # noqa: F401  train_step: fast/ and benchmarks/ import it from here
+from .step import make_train_step
 from .training_data import check_batch_rows, prepare_data, split_data
 from .tree import map_arrays
 

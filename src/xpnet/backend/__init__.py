@@ -15,7 +15,6 @@ from .random import DeviceRandom, HostRandom
 from .selection import (BACKEND_NAMES, ENV_VAR, Backend, BackendStatus, backend_names, backend_of, cuda_device_count,
                         get_backend, list_backends)
 
-_cuda_device_count = cuda_device_count  # the old private name, still imported by benchmarks/gpu.py
 
 __all__ = ["BACKEND_NAMES", "ENV_VAR", "Backend", "BackendStatus", "DeviceRandom", "HostRandom", "backend_names",
            "backend_of", "compile_train_step", "cuda_device_count", "get_backend", "is_array", "library_name", "list_backends",

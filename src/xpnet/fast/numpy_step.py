@@ -82,7 +82,7 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
         return None
     if type(loss_fn) is _losses.SoftmaxCrossEntropy and stages[-1][2] is not None:
         return None  # that loss takes logits: an activation after the last layer is a mistake
-    from ..train import train_step  # the generic path, for calls the fast one does not take
+    from ..step import train_step  # the generic path, for calls the fast one does not take
 
     dtype = np.dtype(model.dtype_name)
     keys = [k for st in stages for k in st[:2] if k is not None]
