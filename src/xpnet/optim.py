@@ -25,6 +25,9 @@ from .hyperparams import check_fraction, check_lr, check_non_negative, check_pos
 class Optimizer(NamedTuple):
     init: Callable[[dict], Any]
     update: Callable[[dict, Any, dict], tuple[dict, Any]]
+    # (factory name, hyperparameters): what built this transform, declared so that a backend's
+    # fast path can recognise it without looking inside the closures; None for custom ones
+    spec: tuple[str, dict] | None = None
 
 
 class EmptyState(NamedTuple):
@@ -55,7 +58,7 @@ def chain(*transforms: Optimizer) -> Optimizer:
             new_state.append(s)
         return grads, tuple(new_state)
 
-    return Optimizer(init, update)
+    return Optimizer(init, update, ("chain", {"transforms": transforms}))
 
 
 # --- the learning rate ------------------------------------------------------------------------
@@ -76,7 +79,7 @@ def scale_by_learning_rate(lr: float | Callable[[int], float]) -> Optimizer:
         rate = float(lr(state.step)) if callable(lr) else lr
         return {k: -(rate * g) for k, g in grads.items()}, ScaleByLRState(state.step + 1)
 
-    return Optimizer(init, update)
+    return Optimizer(init, update, ("scale_by_learning_rate", {"lr": lr}))
 
 
 # --- momentum (torch.optim.SGD, dampening 0) ----------------------------------------------------
@@ -101,7 +104,7 @@ def scale_by_momentum(momentum: float = 0.9, nesterov: bool = False) -> Optimize
             return {k: g + momentum * trace[k] for k, g in grads.items()}, TraceState(trace)
         return trace, TraceState(trace)
 
-    return Optimizer(init, update)
+    return Optimizer(init, update, ("scale_by_momentum", {"momentum": momentum, "nesterov": bool(nesterov)}))
 
 
 # --- RMSprop (torch.optim.RMSprop, centered=False) ----------------------------------------------
@@ -125,7 +128,7 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8) -> Optimizer:
         xp = _xp(grads)
         return {k: g / (xp.sqrt(nu[k]) + eps) for k, g in grads.items()}, ScaleByRmsState(nu)
 
-    return Optimizer(init, update)
+    return Optimizer(init, update, ("scale_by_rms", {"alpha": alpha, "eps": eps}))
 
 
 # --- Adam (torch.optim.Adam, bias-corrected) ----------------------------------------------------
@@ -159,7 +162,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Opti
         updates = {k: (mu[k] / bc1) / (xp.sqrt(nu[k]) / sqrt_bc2 + eps) for k in grads}
         return updates, ScaleByAdamState(t, mu, nu)
 
-    return Optimizer(init, update)
+    return Optimizer(init, update, ("scale_by_adam", {"b1": b1, "b2": b2, "eps": eps}))
 
 
 def _xp(arrays: dict):

@@ -12,7 +12,6 @@ and updated in place by the next step (see numpy_step.py).
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -28,13 +27,10 @@ class OptimizerPlan(NamedTuple):
 
 
 def _transform(t: Any) -> tuple[str, dict]:
-    """(name of the optim.py factory that built this transform, its hyperparameters)."""
-    update = getattr(t, "update", None)
-    name = getattr(update, "__qualname__", "").split(".")[0]
-    try:
-        return name, inspect.getclosurevars(update).nonlocals
-    except TypeError:  # not a Python function
-        return "", {}
+    """(name of the optim.py factory that built this transform, its hyperparameters), as the
+    factory declared them in `Optimizer.spec`; ("", {}) for anything else."""
+    spec = getattr(t, "spec", None) if isinstance(t, _optim.Optimizer) else None
+    return spec if spec is not None else ("", {})
 
 
 def plan(optimizer: Any) -> OptimizerPlan | None:
