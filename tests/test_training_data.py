@@ -102,3 +102,12 @@ def test_validation_split_is_seeded_and_disjoint(backend):
     assert len(train) == 9 and len(val) == 3 and sorted(train + val) == list(range(12))
     assert seen[3] == val and sorted(seen[2]) == sorted(train)  # the same split every epoch
     assert run(0) == seen and run(1)[1] != val
+
+
+def test_data_on_another_device_is_refused_before_training():
+    # same library, other device: the model refuses it rather than failing inside the first step
+    model = small_model(xpnet.get_backend("array_api_strict"))
+    other = xpnet.get_backend("array_api_strict", device="device1")
+    here = model.backend
+    with pytest.raises(BackendMismatchError, match="y is on device .*device1.* but the model's parameters are on"):
+        xpnet.fit(model, here.asarray(X, "float32"), other.asarray(LABELS), epochs=1)

@@ -13,10 +13,9 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, NamedTuple
 
-import array_api_compat
 
 from . import backend as _backend
-from .errors import BackendMismatchError, ConfigError, DataError, ShapeError
+from .errors import ConfigError, DataError, ShapeError
 from .hyperparams import check_int  # a Python int even from a NumPy integer: architectures are JSON
 from .init import get_initializer
 
@@ -188,14 +187,7 @@ class Sequential:
         """
         b = self.backend
         if _backend.is_array(x):
-            lib = _backend.library_name(x)
-            if lib != b.name:
-                raise BackendMismatchError(
-                    f"{name} is a {lib} array but the model's parameters are on {b.name}; "
-                    f"convert it (e.g. xpnet.get_backend({b.name!r}).asarray(x)) or move the model with model.to({lib!r})")
-            dev = array_api_compat.device(x)
-            if dev != b.device:
-                raise BackendMismatchError(f"{name} is on device {dev} but the model's parameters are on {b.device}")
+            _backend.check_on(b, x, name)
         else:
             try:
                 x = b.asarray(x, self.dtype)  # at the model's dtype: no float32 detour on torch

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import backend as _backend
-from .errors import BackendMismatchError, DataError, ShapeError
+from .errors import DataError, ShapeError
 from .losses import get_loss
 
 _BINARY_LOSSES = ("bce", "bce_logits")
@@ -22,9 +22,7 @@ def _as_array(model, data: Any, name: str) -> Any:
     arrays of another library or device are refused rather than copied behind the user's back."""
     b = model.backend
     if _backend.is_array(data) and _backend.library_name(data) != "numpy":
-        lib = _backend.library_name(data)
-        if lib != b.name:
-            raise BackendMismatchError(f"{name} is a {lib} array but the model's parameters are on {b.name}")
+        _backend.check_on(b, data, name)
         return data
     try:
         if not _backend.is_array(data):

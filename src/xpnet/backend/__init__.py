@@ -12,11 +12,11 @@ from typing import Any
 
 from .host import is_array, library_name, to_float, to_numpy
 from .random import DeviceRandom, HostRandom
-from .selection import (BACKEND_NAMES, ENV_VAR, Backend, BackendStatus, backend_names, backend_of, cuda_device_count,
+from .selection import (BACKEND_NAMES, ENV_VAR, Backend, BackendStatus, backend_names, backend_of, check_on, cuda_device_count,
                         get_backend, list_backends)
 
 
-__all__ = ["BACKEND_NAMES", "ENV_VAR", "Backend", "BackendStatus", "DeviceRandom", "HostRandom", "backend_names",
+__all__ = ["BACKEND_NAMES", "ENV_VAR", "Backend", "BackendStatus", "DeviceRandom", "HostRandom", "backend_names", "check_on",
            "backend_of", "compile_train_step", "cuda_device_count", "get_backend", "is_array", "library_name", "list_backends",
            "to_float", "to_numpy"]
 

@@ -228,3 +228,16 @@ def backend_of(*arrays: Any, names: tuple[str, ...] | None = None) -> Backend:
     return Backend(next(iter(libs.values())), xp, first)
 
 
+
+
+def check_on(backend: Backend, x: Any, name: str) -> None:
+    """BackendMismatchError unless the array `x` lives on `backend`, library and device alike:
+    a model refuses arrays it would otherwise have to copy behind the user's back."""
+    lib = library_name(x)
+    if lib != backend.name:
+        raise BackendMismatchError(
+            f"{name} is a {lib} array but the model's parameters are on {backend.name}; convert it "
+            f"(e.g. xpnet.get_backend({backend.name!r}).asarray(x)) or move the model with model.to({lib!r})")
+    dev = array_api_compat.device(x)
+    if dev != backend.device:
+        raise BackendMismatchError(f"{name} is on device {dev} but the model's parameters are on {backend.device}")
