@@ -15,13 +15,13 @@ from .errors import ConfigError
 from .losses import get_loss
 
 METRICS = ("loss", "accuracy")
-CLASSIFICATION_LOSSES = ("softmax_cross_entropy", "bce_logits", "bce")
+ACCURACY_LOSSES = ("softmax_cross_entropy", "bce_logits", "bce")  # losses whose outputs are class scores
 
 
 def resolve_metrics(metrics: Any, loss: Any) -> tuple[str, ...]:
     """The metric names to record. None: loss, plus accuracy when `loss` is a classification loss."""
     if metrics is None:
-        return ("loss", "accuracy") if loss.name in CLASSIFICATION_LOSSES else ("loss",)
+        return ("loss", "accuracy") if loss.name in ACCURACY_LOSSES else ("loss",)
     if isinstance(metrics, str):
         metrics = [metrics]
     names = []

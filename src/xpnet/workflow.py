@@ -22,7 +22,8 @@ from .optim import chain, get_optimizer
 from .regularization import clip_by_global_norm
 from .regularization import l2 as l2_penalty
 
-CLASSIFICATION_LOSSES = ("softmax_cross_entropy", "bce_logits")
+# a classifier trained from the CLI ends in a linear layer, so only the losses that take logits
+CLI_CLASSIFIER_LOSSES = ("softmax_cross_entropy", "bce_logits")
 REGRESSION_LOSSES = ("mse", "half_sse")
 MOMENTUM_OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop")
 
@@ -46,9 +47,9 @@ def choose_loss(task: str, n_classes: int | None, n_targets: int, loss: str | No
         name = loss or "softmax_cross_entropy"
         if name == "cross_entropy":
             name = "softmax_cross_entropy"
-        if name not in CLASSIFICATION_LOSSES:
+        if name not in CLI_CLASSIFIER_LOSSES:
             raise ConfigError(f"loss: {name!r} does not fit a classification data set; expected one of: "
-                              f"{', '.join(CLASSIFICATION_LOSSES)}")
+                              f"{', '.join(CLI_CLASSIFIER_LOSSES)}")
         if name == "bce_logits":
             if n_classes != 2:
                 raise ConfigError(f"loss: bce_logits needs exactly 2 classes, the data set has {n_classes}")
