@@ -14,20 +14,13 @@ if str(ROOT / "src") not in sys.path:
 
 
 def xpnet_step(model, loss, opt, compiled: bool):
-    """step(x, y, opt_state) -> (loss, outputs, opt_state): the compiled fast step (an error
-    if it does not apply: a benchmark must not silently time the generic one) or the generic."""
-    from xpnet import backend
-    from xpnet.step import train_step
+    """step(x, y, opt_state) -> (loss, outputs, opt_state): the fast step (an error if it does
+    not apply: a benchmark must not silently time the generic one) or the generic, built once."""
+    from xpnet.training import make_train_step
 
-    if compiled:
-        step = backend.compile_train_step(model, loss, opt)
-        if step is None:
-            raise RuntimeError(f"the compiled step does not apply to {model!r}")
-        return step
-
-    def step(x, y, state):
-        return train_step(model, loss, opt, state, x, y)
-
+    step = make_train_step(model, loss, opt, use_fast=compiled)
+    if compiled and step.path == "generic":
+        raise RuntimeError(f"no fast step applies to {model!r}")
     return step
 
 

@@ -53,7 +53,7 @@ def run(quick: bool, reps: int) -> list[dict]:
     from xpnet import get_backend, mlp
     from xpnet.losses import SoftmaxCrossEntropy
     from xpnet.optim import sgd
-    from xpnet.step import train_step
+    from xpnet.training import make_train_step
 
     b = get_backend("cupy")
     n = 16384 if quick else 65536
@@ -64,7 +64,8 @@ def run(quick: bool, reps: int) -> list[dict]:
     for batch in (256, 1024, 4096):
         model = mlp(SIZES, activation="relu", backend=b, dtype="float32", seed=0)
         loss, opt = SoftmaxCrossEntropy(), sgd(LR)
-        state = [opt.init(model.params)]
+        step = make_train_step(model, loss, opt)
+        state = [step.init_state()]
         layers = []
         for j, k in enumerate([k for k in model.params if k.endswith(".W")]):
             lin = torch.nn.Linear(*model.params[k].shape).cuda()
@@ -78,7 +79,7 @@ def run(quick: bool, reps: int) -> list[dict]:
         def xp_epoch():
             s = state[0]
             for a in range(0, n, batch):
-                _, _, s = train_step(model, loss, opt, s, X[a:a + batch, ...], y[a:a + batch])
+                _, _, s = step(X[a:a + batch, ...], y[a:a + batch], s)
             state[0] = s
 
         def torch_epoch():

@@ -32,7 +32,7 @@ def xpnet_trainer(sizes, compiled: bool, opt_name: str = "sgd"):
     model = mlp(sizes, activation="relu", backend="numpy", dtype="float32", seed=0)
     loss, opt = SoftmaxCrossEntropy(), {"sgd": sgd, "adam": adam}[opt_name](LR[opt_name])
     step = xpnet_step(model, loss, opt, compiled)
-    state = [opt.init(model.params)]
+    state = [step.init_state()]
 
     def epoch(X, y, batch):
         s = state[0]

@@ -34,15 +34,15 @@ def raw_numpy(iterations: int):
 
 def xpnet_run(iterations: int, compiled: bool):
     from xpnet import backend
-    from xpnet.examples._seed import seed_network
+    from xpnet.trask.common import trask_network
     from xpnet.losses import HalfSSE
     from xpnet.optim import sgd
 
     b = backend.get_backend("numpy")
     X_, y = b.asarray(X, "float64"), b.asarray(Y, "float64")
-    model, loss, opt = seed_network([3, 4, 1], b), HalfSSE(), sgd(1.0)
-    state = opt.init(model.params)
+    model, loss, opt = trask_network([3, 4, 1], b), HalfSSE(), sgd(1.0)
     step = xpnet_step(model, loss, opt, compiled)
+    state = step.init_state()
     for _ in range(iterations):
         _, _, state = step(X_, y, state)
     return [np.asarray(model.params["0.W"]), np.asarray(model.params["2.W"])]

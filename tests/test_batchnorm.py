@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.batchnorm import BatchNorm
-from xpnet.dropout import Dropout
-from xpnet.layers import Context, Dense
+from xpnet.nn import BatchNorm
+from xpnet.nn import Dropout
+from xpnet.nn import Context, Dense
 
 from helpers import assert_param_grads_match, host, numerical_grad
 
@@ -49,7 +49,7 @@ def test_batchnorm_gradient(training, backend):
         return f
 
     out = layer.forward(params, buffers, backend.asarray(x0, "float64"), _ctx(backend, training))
-    dx, grads = out[1](w)
+    dx, grads = out[2](w)
     assert set(grads) == {"gamma", "beta"}
     for name, got, at in [("x", dx, x0), ("gamma", grads["gamma"], host_params["gamma"]),
                           ("beta", grads["beta"], host_params["beta"])]:
@@ -61,13 +61,13 @@ def test_batchnorm_gradient(training, backend):
 def test_running_statistics_update_and_eval_uses_them(dtype, rtol, backend):
     layer, params, buffers = _build(backend, n=1, dtype=dtype)
     x = backend.asarray([[1.0], [3.0]], dtype)
-    y, _, new = layer.forward(params, buffers, x, _ctx(backend, True))
+    y, new, _ = layer.forward(params, buffers, x, _ctx(backend, True))
     # batch mean 2, biased variance 1 (normalises to -1, 1), unbiased variance 2 (running):
     # running_mean = 0.9 * 0 + 0.1 * 2, running_var = 0.9 * 1 + 0.1 * 2
     np.testing.assert_allclose(host(y), [[-1 / np.sqrt(1 + 1e-5)], [1 / np.sqrt(1 + 1e-5)]], rtol=rtol)
     np.testing.assert_allclose(host(new["running_mean"]), [0.2], rtol=rtol)
     np.testing.assert_allclose(host(new["running_var"]), [1.1], rtol=rtol)
-    y_eval, _ = layer.forward(params, new, backend.asarray([[0.2], [1.2]], dtype), _ctx(backend, False))
+    y_eval, _, _ = layer.forward(params, new, backend.asarray([[0.2], [1.2]], dtype), _ctx(backend, False))
     np.testing.assert_allclose(host(y_eval), [[0.0], [1 / np.sqrt(1.1 + 1e-5)]], rtol=rtol, atol=1e-7)
 
 
@@ -89,7 +89,7 @@ def test_matches_torch_batchnorm1d(dtype, rtol, backend):
         ref.weight.grad = ref.bias.grad = None
         yt = ref(xt)
         yt.backward(torch.tensor(dy, dtype=tdt))
-        y, bp, buffers = layer.forward(params, buffers, backend.asarray(x, dtype), _ctx(backend, True))
+        y, buffers, bp = layer.forward(params, buffers, backend.asarray(x, dtype), _ctx(backend, True))
         dx, grads = bp(backend.asarray(dy, dtype))
         np.testing.assert_allclose(host(y), yt.detach().double().numpy(), **tol)
         np.testing.assert_allclose(host(dx), xt.grad.double().numpy(), **tol)
@@ -99,7 +99,7 @@ def test_matches_torch_batchnorm1d(dtype, rtol, backend):
         np.testing.assert_allclose(host(buffers["running_var"]), ref.running_var.double().numpy(), **tol)
     ref.eval()
     x = rng.normal(size=(5, 4))
-    y, _ = layer.forward(params, buffers, backend.asarray(x, dtype), _ctx(backend, False))
+    y, _, _ = layer.forward(params, buffers, backend.asarray(x, dtype), _ctx(backend, False))
     np.testing.assert_allclose(host(y), ref(torch.tensor(x, dtype=tdt)).detach().double().numpy(), **tol)
 
 
@@ -114,19 +114,24 @@ def test_whole_network_gradient_dense_batchnorm_relu_dropout(backend):
     def forward():  # the same dropout mask on every call: a fresh generator with one seed
         return model.forward(x, training=True, rng=xpnet.HostRandom(5))
 
-    out, bp = forward()
+    out, _, bp = forward()
     _, grads = bp(loss(out, y)[1])
     assert set(grads) == set(model.params) == {"0.W", "0.b", "1.gamma", "1.beta", "4.W", "4.b"}
     assert_param_grads_match(model, grads, lambda: loss(forward()[0], y)[0], backend, rtol=RTOL, atol=ATOL)
 
 
-def test_sequential_updates_buffers_only_when_training(backend):
+def test_forward_is_pure_and_the_step_commits_the_buffers(backend):
     model = xpnet.Sequential([Dense(2, 2), BatchNorm(2)], seed=0, backend=backend, dtype="float64")
     x = backend.asarray([[1.0, 2.0], [3.0, 5.0]], "float64")
     model.predict(x)
+    before = dict(model.buffers)
+    _, new, _ = model.forward(x, training=True)  # computing gradients changes nothing in the model
+    assert model.buffers == before and all(model.buffers[k] is before[k] for k in before)
     np.testing.assert_array_equal(host(model.buffers["1.running_mean"]), [0.0, 0.0])
-    model.forward(x, training=True)
-    assert host(model.buffers["1.running_mean"]).any()
+    assert host(new["1.running_mean"]).any()
+    opt = xpnet.sgd(0.1)
+    xpnet.make_train_step(model, xpnet.get_loss("mse"), opt)(x, x, opt.init(model.params))
+    np.testing.assert_array_equal(host(model.buffers["1.running_mean"]), host(new["1.running_mean"]))
 
 
 def test_errors():

@@ -6,7 +6,7 @@ import json
 import pytest
 
 import xpnet
-from xpnet.callbacks import History, as_callbacks
+from xpnet.training.callbacks import History, as_callbacks
 from xpnet.errors import ConfigError
 from xpnet.optim import sgd
 

@@ -153,7 +153,7 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_bar_on_a_terminal():
-    from xpnet.report import ProgressReporter, progress_mode
+    from xpnet.cli.report import ProgressReporter, progress_mode
 
     assert progress_mode(False, _Terminal()) == "bar"
     assert progress_mode(False, io.StringIO()) == "lines"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from xpnet import to_numpy
-from xpnet.data import EMBEDDED_NAMES, load_dataset, load_features, train_test_split
+from xpnet.io import EMBEDDED_NAMES, load_dataset, load_features, train_test_split
 from xpnet.errors import ConfigError, DataError
 
 
@@ -244,7 +244,7 @@ def test_train_test_split_partitions_deterministically():
     for bad in (0, 1, 1.5, -0.1, True, "0.2"):
         with pytest.raises(ConfigError, match="test_fraction"):
             train_test_split(ds, bad)
-    with pytest.raises(ConfigError, match="no training rows"):
+    with pytest.raises(DataError, match="leaves 4 for validation and 0 for training"):
         train_test_split(load_dataset("xor"), 0.9)
 
 

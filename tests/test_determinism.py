@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.data import load_dataset
+from xpnet.io import load_dataset
 
 from helpers import SRC
 

@@ -10,7 +10,7 @@ import pytest
 
 import xpnet
 from xpnet.losses import MSE
-from xpnet.resume import CheckpointCallback, read_checkpoint
+from xpnet.training.checkpoints import CheckpointCallback, read_checkpoint
 
 from helpers import host, run_cli
 from train_helpers import assert_same_weights, count_host_transfers, weights

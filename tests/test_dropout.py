@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.dropout import Dropout
-from xpnet.layers import Context
+from xpnet.nn import Dropout
+from xpnet.nn import Context
 
 from helpers import host, numerical_grad
 
@@ -17,7 +17,7 @@ def _ctx(backend, training, rng=None):
 
 def test_eval_is_identity(backend):
     x = backend.asarray(np.arange(6.0).reshape(2, 3), "float32")
-    y, bp = Dropout(0.5).forward({}, {}, x, _ctx(backend, False))
+    y, _, bp = Dropout(0.5).forward({}, {}, x, _ctx(backend, False))
     assert y is x
     dy = backend.asarray(np.ones((2, 3)), "float32")
     assert bp(dy)[0] is dy and bp(dy)[1] == {}
@@ -27,7 +27,7 @@ def test_eval_is_identity(backend):
 def test_training_keeps_scaled_units_and_preserves_the_mean(dtype, backend):
     rate = 0.3
     x = backend.asarray(np.full((400, 50), 2.0), dtype)
-    y, _ = Dropout(rate).forward({}, {}, x, _ctx(backend, True, xpnet.HostRandom(0)))
+    y, _, _ = Dropout(rate).forward({}, {}, x, _ctx(backend, True, xpnet.HostRandom(0)))
     assert str(y.dtype).endswith(dtype)
     h = host(y)
     # each unit is 0 or 2 / (1 - rate), and the mean stays 2 in expectation
@@ -39,11 +39,11 @@ def test_training_keeps_scaled_units_and_preserves_the_mean(dtype, backend):
 
 def test_same_seed_same_mask_on_every_backend(backend, numpy_backend):
     x = np.ones((8, 16))
-    y, _ = Dropout(0.5).forward({}, {}, backend.asarray(x, "float32"), _ctx(backend, True, xpnet.HostRandom(42)))
-    ref, _ = Dropout(0.5).forward({}, {}, numpy_backend.asarray(x, "float32"),
+    y, _, _ = Dropout(0.5).forward({}, {}, backend.asarray(x, "float32"), _ctx(backend, True, xpnet.HostRandom(42)))
+    ref, _, _ = Dropout(0.5).forward({}, {}, numpy_backend.asarray(x, "float32"),
                                   _ctx(numpy_backend, True, xpnet.HostRandom(42)))
     np.testing.assert_array_equal(host(y), host(ref))
-    other, _ = Dropout(0.5).forward({}, {}, backend.asarray(x, "float32"), _ctx(backend, True, xpnet.HostRandom(43)))
+    other, _, _ = Dropout(0.5).forward({}, {}, backend.asarray(x, "float32"), _ctx(backend, True, xpnet.HostRandom(43)))
     assert (host(other) != host(y)).any()  # and a different seed gives a different mask
 
 
@@ -57,7 +57,7 @@ def test_backward_uses_the_forward_mask(backend):
     def f(x):
         return backend.xp.sum(layer.forward({}, {}, x, _ctx(backend, True, xpnet.HostRandom(9)))[0] * wb)
 
-    y, bp = layer.forward({}, {}, backend.asarray(x0, "float64"), _ctx(backend, True, xpnet.HostRandom(9)))
+    y, _, bp = layer.forward({}, {}, backend.asarray(x0, "float64"), _ctx(backend, True, xpnet.HostRandom(9)))
     dx, grads = bp(wb)
     assert grads == {}
     np.testing.assert_allclose(host(dx), numerical_grad(f, x0.copy(), backend), rtol=1e-6, atol=1e-8)

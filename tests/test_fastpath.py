@@ -1,8 +1,9 @@
-"""The compiled NumPy training step (xpnet/fast) against the generic `train_step`.
+"""The fast NumPy training step (xpnet/fast) against the generic `train_step`.
 
 The fast step does the generic step's arithmetic operation for operation, only into preallocated
 buffers and in place, so weights, outputs and (except where noted) losses must be bit-identical
-after K steps. Where no fast path applies, `compile_train_step` must return None.
+after K steps. Where no fast step supports a configuration exactly, `make_train_step` takes the
+generic path and says so (`step.path`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import pytest
 
 from helpers import host
 from xpnet import Dense, LeakyReLU, ReLU, Sequential, Sigmoid, Softmax, Tanh, mlp
-from xpnet.backend import compile_train_step
+from xpnet.training import make_train_step
 from xpnet.losses import BCE, MSE, HalfSSE, SoftmaxCrossEntropy
 from xpnet.fast import numpy_step
 from xpnet.optim import Optimizer, adam, adamw, chain, rmsprop, sgd
-from xpnet.regularization import clip_by_global_norm
-from xpnet.step import train_step
+from xpnet.optim import clip_by_global_norm
+from xpnet.training import train_step
 from xpnet.tree import tree_flatten
 
 K_STEPS = 7
@@ -26,16 +27,14 @@ K_STEPS = 7
 def _run_both(make_model, loss, opt, batches):
     """Train a generic and a compiled copy on the same batches; return both models and records."""
     gen, fast = make_model(), make_model()  # one for the generic step, one for the compiled
-    step = compile_train_step(fast, loss, opt)
-    assert step is not None and step.fast == "numpy"
-    sg, sf = opt.init(gen.params), opt.init(fast.params)
+    step = make_train_step(fast, loss, opt)
+    assert step.path == "numpy"
+    sg, sf = opt.init(gen.params), step.init_state()
     rec_g, rec_f = [], []
-    for j, (x, y) in enumerate(batches):
+    for x, y in batches:
         vg, og, sg = train_step(gen, loss, opt, sg, x, y)
         vf, of, sf = step(x, y, sf)
-        if j == 0:
-            owned = fast.params
-        assert fast.params is owned  # the fast path ran: a generic step would replace the dict
+        assert step.last_path == "numpy"  # the fast step ran this call
         rec_g.append((float(vg), og))
         rec_f.append((float(vf), of))
     _assert_states_identical(sg, sf)
@@ -69,11 +68,11 @@ def _batches(rng, sizes, n_in, n_out, dtype, labels=False):
 
 def test_seed_network_is_bit_identical(numpy_backend):
     # the seeds' 3-4-1 network, plain sigmoid, half SSE, lr 1, float64: the published digits
-    from xpnet.examples._seed import seed_network
+    from xpnet.trask.common import trask_network
 
     X = numpy_backend.asarray([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], "float64")
     y = numpy_backend.asarray([[0], [1], [1], [0]], "float64")
-    gen, fast, rg, rf = _run_both(lambda: seed_network([3, 4, 1], numpy_backend), HalfSSE(), sgd(1.0),
+    gen, fast, rg, rf = _run_both(lambda: trask_network([3, 4, 1], numpy_backend), HalfSSE(), sgd(1.0),
                                   [(X, y)] * 200)
     _assert_params_identical(gen, fast)
     assert [v for v, _ in rg] == [v for v, _ in rf]
@@ -123,7 +122,7 @@ def test_outputs_are_fresh_and_held_params_untouched(numpy_backend):
     model = mlp([4, 5, 3], dtype="float64", seed=0, backend=numpy_backend)
     before = {k: v for k, v in model.params.items()}
     copies = {k: np.array(v) for k, v in before.items()}
-    step = compile_train_step(model, SoftmaxCrossEntropy(), sgd(0.5))
+    step = make_train_step(model, SoftmaxCrossEntropy(), sgd(0.5))
     x, y = np.ones((2, 4)), np.array([0, 2])
     state = sgd(0.5).init(model.params)
     _, out1, state = step(x, y, state)
@@ -141,7 +140,7 @@ def test_replaced_params_are_adopted(numpy_backend):
     model = mlp([3, 4, 2], dtype="float64", seed=0, backend=numpy_backend)
     ref = mlp([3, 4, 2], dtype="float64", seed=5, backend=numpy_backend)
     loss, opt = MSE(), sgd(0.1)
-    step = compile_train_step(model, loss, opt)
+    step = make_train_step(model, loss, opt)
     x, y = np.ones((2, 3)), np.zeros((2, 2))
     state = step(x, y, opt.init(model.params))[2]
     model.params = {k: np.array(v) for k, v in ref.params.items()}
@@ -155,25 +154,26 @@ def test_inputs_it_does_not_take_go_the_generic_way(numpy_backend):
     make = lambda: mlp([3, 4, 2], dtype="float32", seed=0, backend=numpy_backend)
     gen, fast = make(), make()
     loss, opt = SoftmaxCrossEntropy(), sgd(0.1)
-    step = compile_train_step(fast, loss, opt)
+    step = make_train_step(fast, loss, opt)
     sg = sf = opt.init(gen.params)
-    for x, y in [(np.ones((2, 3), np.float32), np.array([0, 5])), (np.ones((2, 3), np.float32), np.array([-1, 1]))]:
+    for x, y in [(np.ones((2, 3), np.float32), np.array([0, 5])), (np.ones((2, 3), np.float32), np.array([-1, 1])),
+                 (np.ones((2, 3), np.float64), np.array([0, 1]))]:
         vg, _, sg = train_step(gen, loss, opt, sg, x, y)
         vf, _, sf = step(x, y, sf)
+        assert step.path == "numpy" and step.last_path == "generic"
         assert float(vg) == float(vf)
     _assert_params_identical(gen, fast)
 
 
 def test_no_fast_path_off_numpy(backend):
-    # every other library runs the generic math: the compiled step must say "not applicable"
+    # every other library runs the generic math: the step says which path it takes
     model = mlp([3, 4, 2], dtype="float32", seed=0, backend=backend)
-    step = compile_train_step(model, SoftmaxCrossEntropy(), sgd(0.1))
-    if backend.name == "numpy":
-        x = backend.asarray(np.ones((2, 3)), "float32")
-        value, out, _ = step(x, np.array([0, 1]), sgd(0.1).init(model.params))
-        assert host(out).shape == (2, 2) and np.isfinite(float(value))
-    else:
-        assert step is None
+    step = make_train_step(model, SoftmaxCrossEntropy(), sgd(0.1))
+    x, y = backend.asarray(np.ones((2, 3)), "float32"), backend.asarray(np.array([0, 1]))
+    value, out, _ = step(x, y, step.init_state())
+    assert host(out).shape == (2, 2) and np.isfinite(float(host(value)))
+    want = "numpy" if backend.name == "numpy" else "generic"
+    assert step.path == step.last_path == want
 
 
 class _Custom(Optimizer):
@@ -205,7 +205,7 @@ def test_unsupported_configurations_return_none(numpy_backend, case):
     elif case == "two-activations":
         layers = [Dense(3, 4), ReLU(), Tanh(), Dense(4, 2)]
     model = Sequential(layers, seed=0, backend=numpy_backend, dtype=dtype)
-    assert compile_train_step(model, loss, opt) is None
+    assert make_train_step(model, loss, opt).path == "generic"
 
 
 # --- optimizers with state, and the weight gradient in blocks of rows ---------------------------
@@ -253,7 +253,7 @@ def test_state_moves_between_generic_and_fast_steps(numpy_backend):
     make = lambda: mlp([5, 6, 3], dtype="float64", seed=2, backend=numpy_backend)
     gen, fast = make(), make()
     opt, loss = adam(0.02), MSE()
-    step = compile_train_step(fast, loss, opt)
+    step = make_train_step(fast, loss, opt)
     rng = np.random.default_rng(5)
     batches = _batches(rng, [4] * 6, 5, 3, "float64")
     sg = sf = opt.init(gen.params)
@@ -262,9 +262,13 @@ def test_state_moves_between_generic_and_fast_steps(numpy_backend):
         if j in (2, 3):  # two generic steps in the middle of the fast run
             _, _, sf = train_step(fast, loss, opt, sf, x, y)
             continue
-        given = sf[0].mu["0.W"]
+        given, before = sf[0].mu["0.W"], np.array(sf[0].mu["0.W"])
         _, _, sf = step(x, y, sf)
-        assert sf[0].mu["0.W"] is given  # updated in place, not copied
+        if j in (0, 4):  # a state the step did not make: copied, the caller's arrays left as they were
+            assert sf[0].mu["0.W"] is not given
+            np.testing.assert_array_equal(given, before)
+        else:  # its own state from the previous step: updated in place, not copied again
+            assert sf[0].mu["0.W"] is given
     _assert_states_identical(sg, sf)
     _assert_params_identical(gen, fast)
 
@@ -274,7 +278,7 @@ def test_state_of_another_dtype_goes_the_generic_way(numpy_backend):
     make = lambda: mlp([3, 4, 2], dtype="float32", seed=0, backend=numpy_backend)
     gen, fast = make(), make()
     opt, loss = sgd(0.1, momentum=0.9), MSE()
-    step = compile_train_step(fast, loss, opt)
+    step = make_train_step(fast, loss, opt)
     state = opt.init({k: np.asarray(v, np.float64) for k, v in gen.params.items()})
     x, y = np.ones((2, 3), np.float32), np.zeros((2, 2), np.float32)
     _, _, sg = train_step(gen, loss, opt, state, x, y)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.activations import ACTIVATIONS
-from xpnet.layers import Context, Dense
+from xpnet.nn import ACTIVATIONS
+from xpnet.nn import Context, Dense
 from xpnet.losses import LOSSES
 
 from helpers import assert_param_grads_match, host, numerical_grad
@@ -28,10 +28,10 @@ def test_activation_gradient(name, backend):
     wb = backend.asarray(w, "float64")
 
     def f(x):
-        y, _ = layer.forward({}, {}, x, _ctx(backend))
+        y, _, _ = layer.forward({}, {}, x, _ctx(backend))
         return backend.xp.sum(y * wb)
 
-    y, bp = layer.forward({}, {}, backend.asarray(x0, "float64"), _ctx(backend))
+    y, _, bp = layer.forward({}, {}, backend.asarray(x0, "float64"), _ctx(backend))
     dx, _ = bp(wb)
     np.testing.assert_allclose(host(dx), numerical_grad(f, x0.copy(), backend), rtol=RTOL, atol=ATOL)
 
@@ -48,11 +48,11 @@ def test_dense_gradient(bias, backend):
     def f_of(name):
         def f(value):
             p = dict(params, **{name: value})
-            y, _ = layer.forward(p, {}, backend.asarray(x0, "float64"), _ctx(backend))
+            y, _, _ = layer.forward(p, {}, backend.asarray(x0, "float64"), _ctx(backend))
             return backend.xp.sum(y * w)
         return f
 
-    y, bp = layer.forward(params, {}, backend.asarray(x0, "float64"), _ctx(backend))
+    y, _, bp = layer.forward(params, {}, backend.asarray(x0, "float64"), _ctx(backend))
     dx, grads = bp(w)
     assert set(grads) == ({"W", "b"} if bias else {"W"})
     for name in grads:
@@ -60,7 +60,7 @@ def test_dense_gradient(bias, backend):
                                    rtol=RTOL, atol=ATOL, err_msg=name)
 
     def fx(x):
-        yy, _ = layer.forward(params, {}, x, _ctx(backend))
+        yy, _, _ = layer.forward(params, {}, x, _ctx(backend))
         return backend.xp.sum(yy * w)
 
     np.testing.assert_allclose(host(dx), numerical_grad(fx, x0.copy(), backend), rtol=RTOL, atol=ATOL)
@@ -105,7 +105,7 @@ def test_whole_network_gradient(backend):
     x = backend.asarray(rng.normal(size=(6, 3)), "float64")
     y = backend.asarray(rng.integers(0, 2, 6), None)
     loss = xpnet.get_loss("softmax_cross_entropy")
-    out, bp = model.forward(x, training=True)
+    out, _, bp = model.forward(x, training=True)
     _, dout = loss(out, y)
     _, grads = bp(dout)
     assert_param_grads_match(model, grads, lambda: loss(model.forward(x)[0], y)[0], backend, rtol=RTOL, atol=ATOL)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.init import INITIALIZERS, get_initializer
-from xpnet.layers import Dense
+from xpnet.nn.init import INITIALIZERS, get_initializer
+from xpnet.nn import Dense
 
 from helpers import host
 
@@ -16,7 +16,7 @@ FAN_IN, FAN_OUT = 400, 300  # 120,000 draws: sample moments within about 1% of t
 
 # name -> (expected standard deviation, expected bounds or None for a normal)
 STATS = {
-    "seed_uniform": (1 / math.sqrt(3), 1.0),  # uniform on [-1, 1): variance 1/3
+    "trask_uniform": (1 / math.sqrt(3), 1.0),  # uniform on [-1, 1): variance 1/3
     "glorot_uniform": (math.sqrt(2 / (FAN_IN + FAN_OUT)), math.sqrt(6 / (FAN_IN + FAN_OUT))),
     "glorot_normal": (math.sqrt(2 / (FAN_IN + FAN_OUT)), None),
     "he_normal": (math.sqrt(2 / FAN_IN), None),
@@ -51,10 +51,10 @@ def test_same_seed_same_weights_on_every_backend(name, backend, numpy_backend):
     assert (weights(backend, 8) != weights(backend, 7)).any()
 
 
-def test_seed_uniform_is_the_seeds_formula():
+def test_trask_uniform_is_the_seeds_formula():
     # the seeds: np.random.seed(1); syn0 = 2 * np.random.random((3, 4)) - 1
     want = 2 * np.random.RandomState(1).random_sample((3, 4)) - 1
-    np.testing.assert_array_equal(get_initializer("seed_uniform")(xpnet.HostRandom(1, legacy=True), (3, 4), 3, 4), want)
+    np.testing.assert_array_equal(get_initializer("trask_uniform")(xpnet.HostRandom(1, legacy=True), (3, 4), 3, 4), want)
 
 
 def test_aliases_and_unknown_names():

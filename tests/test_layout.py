@@ -1,6 +1,15 @@
-"""The architecture's one rule, checked on the sources: only the backend package (and the fast
-paths it hands out) names array libraries; the math never imports NumPy. These read source
-files, not arrays, so they take no `backend` fixture."""
+"""The architecture's rules, checked on the sources (these read files, not arrays, so they take
+no `backend` fixture):
+
+- the math (every module of nn/, optim/ and training/, found by location) imports no array
+  library: it gets `xp` from its inputs;
+- only backend/ names torch, CuPy, JAX or array-api-strict, and only backend/namespace.py
+  imports array-api-compat; fast/ (the NumPy fast step) and the host side (io/, cli/, trask/,
+  sklearn/) may use NumPy;
+- backend/ imports nothing of xpnet but the foundation modules errors.py and checks.py, and
+  those two import nothing of xpnet but each other's base (checks -> errors);
+- the import graph of src/xpnet has no cycles.
+"""
 
 from __future__ import annotations
 
@@ -10,46 +19,123 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "xpnet"
-ARRAY_LIBRARIES = {"numpy", "torch", "cupy", "jax", "jaxlib", "array_api_strict"}
-# forward/backward math, optimizers and the training loop: written once against the array API
-MATH = ("activations", "batchnorm", "callbacks", "dropout", "hyperparams", "init", "layers", "losses",
-        "metrics", "optim", "regularization", "schedules", "step", "train", "training_data", "tree")
-# the only places that may import any array library: the backend package and the per-library
-# fast paths it returns (backend.compile_train_step)
-LIBRARY_OWNERS = ("backend", "fast")
+ARRAY_LIBRARIES = {"numpy", "torch", "cupy", "jax", "jaxlib", "array_api_strict", "array_api_compat"}
+MATH_PACKAGES = ("nn", "optim", "training")
+FOUNDATION = {"xpnet.errors", "xpnet.checks"}
 
 
-def _imported_libraries(path: Path) -> set[str]:
-    """Top-level names of every absolute import in the file, at any depth (function bodies too)."""
-    names = set()
+def _module_name(path: Path) -> str:
+    inside = PACKAGE in path.parents
+    parts = list(path.relative_to(PACKAGE.parent if inside else path.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> tuple[set[str], set[str]]:
+    """(top-level names of absolute imports, xpnet modules imported), at any depth (function
+    bodies too): a lazy import is still an import."""
+    libraries, internal = set(), set()
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
-    return names & ARRAY_LIBRARIES
+            for alias in node.names:
+                libraries.add(alias.name.split(".")[0])
+                if alias.name.startswith("xpnet"):
+                    internal.add(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                libraries.add((node.module or "").split(".")[0])
+                base = node.module or ""
+            else:
+                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1])
+                base = f"{base}.{node.module}" if node.module else base
+            if base.startswith("xpnet"):
+                # `from . import x` may name a submodule: count it as such where one exists
+                for alias in node.names:
+                    sub = f"{base}.{alias.name}"
+                    internal.add(sub if _exists(sub) else base)
+    return libraries & ARRAY_LIBRARIES, internal
 
 
-@pytest.mark.parametrize("module", MATH)
-def test_the_math_imports_no_array_library(module):
-    assert _imported_libraries(PACKAGE / f"{module}.py") == set()
+def _exists(module: str) -> bool:
+    rel = Path(*module.split(".")[1:])
+    return (PACKAGE / rel).with_suffix(".py").is_file() or (PACKAGE / rel / "__init__.py").is_file()
 
 
-def test_only_the_backend_names_gpu_and_test_libraries():
-    """NumPy may serve host-side I/O (data, checkpoints, CLI); torch, CuPy, JAX and strict only
-    ever come in through the backend package."""
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+MATH = [p for p in SOURCES if p.relative_to(PACKAGE).parts[0] in MATH_PACKAGES]
+
+
+def test_the_math_modules_are_found_by_location():
+    # the list below is the tree itself: a new module in nn/, optim/ or training/ is checked
+    # without anyone adding it anywhere
+    names = {_module_name(p) for p in MATH}
+    assert {"xpnet.nn.dense", "xpnet.optim.transforms", "xpnet.training.step", "xpnet.training.loop"} <= names
+    assert len(MATH) >= 20
+
+
+@pytest.mark.parametrize("path", MATH, ids=[str(p.relative_to(PACKAGE)) for p in MATH])
+def test_the_math_imports_no_array_library(path):
+    assert _imports(path)[0] == set()
+
+
+def test_only_the_backend_names_array_libraries():
     offenders = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
-        if path.relative_to(PACKAGE).parts[0] in LIBRARY_OWNERS:
-            continue
-        found = _imported_libraries(path) - {"numpy"}
+    for path in SOURCES:
+        rel = path.relative_to(PACKAGE)
+        allowed = {"numpy"} if rel.parts[0] not in MATH_PACKAGES else set()
+        if rel.parts[0] == "backend":
+            allowed = {"numpy", "torch", "cupy", "jax", "array_api_strict"}
+            if rel == Path("backend/namespace.py"):
+                allowed = {"array_api_compat"}
+        found = _imports(path)[0] - allowed
         if found:
-            offenders[str(path.relative_to(PACKAGE))] = sorted(found)
+            offenders[str(rel)] = sorted(found)
     assert offenders == {}
 
 
+def _graph() -> dict[str, set[str]]:
+    return {_module_name(p): {m for m in _imports(p)[1] if m != _module_name(p)} for p in SOURCES}
+
+
+def test_the_backend_imports_only_the_foundation():
+    graph = _graph()
+    for module, deps in graph.items():
+        if module.startswith("xpnet.backend"):
+            outside = {d for d in deps if not d.startswith("xpnet.backend")} - FOUNDATION
+            assert outside == set(), f"{module} imports {sorted(outside)}"
+        if module in FOUNDATION:
+            assert deps <= FOUNDATION, f"{module} imports {sorted(deps - FOUNDATION)}"
+
+
+def test_the_import_graph_has_no_cycles():
+    graph = _graph()
+    # a package's __init__ importing its own submodules is how packages re-export; it is a
+    # cycle only if a submodule imports the package back, which the edges below keep
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node, path):
+        state[node] = 1
+        for dep in sorted(graph.get(node, ())):
+            if dep not in graph:
+                continue
+            if state.get(dep) == 1:
+                cycles.append(path[path.index(dep):] + [dep] if dep in path else [node, dep])
+            elif dep not in state:
+                visit(dep, path + [dep])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert cycles == []
+
+
 def test_the_rule_sees_an_import_inside_a_function(tmp_path):
-    # the check itself must not be blind to the lazy imports the backend uses
+    # the check itself must not be blind to lazy imports
     source = tmp_path / "m.py"
     source.write_text("def f():\n    import torch\n    from cupy import cuda\n    from . import numpy_like\n")
-    assert _imported_libraries(source) == {"torch", "cupy"}
+    assert _imports(source)[0] == {"torch", "cupy"}

@@ -7,7 +7,7 @@ import pytest
 import xpnet
 from xpnet.errors import ConfigError
 from xpnet.losses import get_loss
-from xpnet.metrics import correct_count, evaluate_sums, resolve_metrics
+from xpnet.training.metrics import correct_count, evaluate_sums, resolve_metrics
 from xpnet.optim import sgd
 
 from helpers import host

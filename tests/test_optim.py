@@ -9,7 +9,7 @@ import pytest
 import xpnet
 from xpnet.optim import (ScaleByAdamState, apply_updates, chain, get_optimizer, scale_by_adam,
                          scale_by_learning_rate)
-from xpnet.regularization import add_decayed_weights, clip_by_global_norm, clip_by_value
+from xpnet.optim import add_decayed_weights, clip_by_global_norm, clip_by_value
 
 from helpers import host
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.regularization import add_decayed_weights, clip_by_global_norm, clip_by_value, l1, l2
+from xpnet.optim import add_decayed_weights, clip_by_global_norm, clip_by_value, l1, l2
 
 from helpers import host
 

@@ -17,7 +17,7 @@ import pytest
 
 import xpnet
 from xpnet.errors import CheckpointError, ConfigError
-from xpnet.resume import CheckpointCallback, read_checkpoint, restore_checkpoint, resume_training
+from xpnet.training.checkpoints import CheckpointCallback, read_checkpoint, restore_checkpoint, resume_training
 
 from helpers import SRC, host
 from train_helpers import assert_same_weights, blobs, weights
@@ -222,7 +222,7 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THRE
 
 
 def _model_file(directory):
-    from xpnet.checkpoint import load_arrays
+    from xpnet.io.model_file import load_arrays
 
     return load_arrays(directory / "model.npz")[0]
 

@@ -13,7 +13,7 @@ import pytest
 
 import xpnet
 from xpnet.errors import CheckpointError, ConfigError, DataError
-from xpnet.resume import CheckpointCallback, restore_checkpoint, resume_training
+from xpnet.training.checkpoints import CheckpointCallback, restore_checkpoint, resume_training
 
 from helpers import run_cli
 from test_checkpoint import _rewrite

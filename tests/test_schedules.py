@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.schedules import cosine_decay, exponential_decay, step_decay, warmup
+from xpnet.optim import cosine_decay, exponential_decay, step_decay, warmup
 
 from helpers import host
 

@@ -7,7 +7,7 @@ import pytest
 
 from helpers import run_cli
 
-from xpnet.examples import get_example
+from xpnet.trask import get_program
 
 
 def _printed(values, digits=8):
@@ -15,19 +15,19 @@ def _printed(values, digits=8):
 
 
 def test_single_neuron_published():
-    r = get_example("single-neuron").run("numpy")
+    r = get_program("single-neuron").run("numpy")
     np.testing.assert_array_equal(_printed(r["start_weights"][0]).ravel(), [-0.16595599, 0.44064899, -0.99977125])
     np.testing.assert_array_equal(_printed(r["weights"][0]).ravel(), [9.67299303, -0.2078435, -4.62963669])
     assert round(r["prediction"], 8) == 0.99993704
 
 
 def test_two_layer_published():
-    r = get_example("two-layer").run("numpy")
+    r = get_program("two-layer").run("numpy")
     np.testing.assert_array_equal(_printed(r["outputs"]).ravel(), [0.00966449, 0.00786506, 0.99358898, 0.99211957])
 
 
 def test_three_layer_published():
-    r = get_example("three-layer").run("numpy")
+    r = get_program("three-layer").run("numpy")
     published = ["0.496410031903", "0.00858452565325", "0.00578945986251",
                  "0.00462917677677", "0.00395876528027", "0.00351012256786"]
     assert [f"{e:.12g}" for e in r["errors"]] == published
@@ -35,7 +35,7 @@ def test_three_layer_published():
 
 
 def test_cross_entropy_published(tmp_path):
-    r = get_example("cross-entropy").run("numpy", plot=str(tmp_path / "loss.png"))
+    r = get_program("cross-entropy").run("numpy", plot=str(tmp_path / "loss.png"))
     np.testing.assert_array_equal(_printed(r["outputs_before"]).ravel(), [0.2689864, 0.36375058, 0.23762817, 0.3262757])
     np.testing.assert_array_equal(_printed(r["outputs"]).ravel(), [0.07553274, 0.06168483, 0.95008079, 0.93870164])
     np.testing.assert_array_equal(_printed(r["weights"][0]).ravel(), [5.45668723, -0.21743969, -2.50760127])
@@ -48,7 +48,7 @@ def test_cross_entropy_published(tmp_path):
 
 @pytest.mark.parametrize("name", ["single-neuron", "two-layer", "three-layer", "cross-entropy"])
 def test_every_backend_agrees_with_numpy(name, backend):
-    mod = get_example(name)
+    mod = get_program(name)
     kwargs = {}
     if name == "three-layer" and "device1" in str(backend.device):
         # device1 is there to catch arrays created without device=; 10000 iterations show that

@@ -84,8 +84,8 @@ def test_history_agrees_across_backends(backend, dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_dropout_batchnorm_adam_history_agrees_across_backends(backend, dtype):
     # dropout masks come from the trainer's HostRandom, so they are the same on every backend
-    from xpnet.batchnorm import BatchNorm
-    from xpnet.dropout import Dropout
+    from xpnet.nn import BatchNorm
+    from xpnet.nn import Dropout
     from xpnet.optim import adam
 
     def layers():

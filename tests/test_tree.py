@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from xpnet import to_numpy
-from xpnet.checkpoint import load_arrays, save_arrays
+from xpnet.io.model_file import load_arrays, save_arrays
 from xpnet.errors import CheckpointError, ConfigError
 from xpnet.optim import ScaleByLRState
 from xpnet.tree import map_arrays, tree_flatten, tree_unflatten

@@ -1,4 +1,4 @@
-"""Typed exceptions. Every error xpnet raises on bad input is one of these, with a one-line
+"""Typed exceptions, at the bottom of the package: this module imports nothing of xpnet. Every error xpnet raises on bad input is one of these, with a one-line
 message naming the parameter, file or value and what was expected; the CLI turns them into
 exit status 2 without a traceback."""
 
@@ -32,4 +32,20 @@ class CheckpointError(XpnetError, ValueError):
 
 
 class DivergenceError(XpnetError, FloatingPointError):
-    """Training produced a non-finite loss or gradient."""
+    """Training produced a non-finite loss or gradient.
+
+    epoch: the 0-based epoch that diverged; step: the optimizer step (counted over the whole
+    run) of its first non-finite batch; batch: that batch's 0-based index in the epoch;
+    history: the History of the epochs before it (the model holds their last finite weights).
+    """
+
+    def __init__(self, message: str, *, epoch: int, step: int, batch: int, history=None) -> None:
+        super().__init__(message)
+        self.epoch, self.step, self.batch, self.history = epoch, step, batch, history
+
+    def __reduce__(self):  # keyword-only fields: pickle (multiprocessing, MPI) needs the whole call
+        return (_rebuild_divergence, (str(self), self.epoch, self.step, self.batch, self.history))
+
+
+def _rebuild_divergence(message, epoch, step, batch, history):
+    return DivergenceError(message, epoch=epoch, step=step, batch=batch, history=history)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import array_api_compat
 import numpy as np
+
+from .namespace import is_array
 
 
 def library_name(x: Any) -> str:
@@ -17,11 +18,6 @@ def library_name(x: Any) -> str:
     mod = type(x).__module__.split(".")[0]
     # jax arrays are defined in jaxlib; every other library's arrays live in its own package
     return {"jaxlib": "jax"}.get(mod, mod)
-
-
-def is_array(x: Any) -> bool:
-    """True for an array of any library array-api-compat knows (not for Python numbers or lists)."""
-    return array_api_compat.is_array_api_obj(x)
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -14,8 +14,19 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..hyperparams import check_float, check_int
+from ..checks import check_float, check_int
 from .selection import Backend
+
+
+# One seed gives a run several independent streams of random numbers, one per use, so that
+# adding (say) dropout never shifts the shuffle order, and no two seeds share a stream.
+SPLIT, SHUFFLE, DROPOUT = 0, 1, 2
+_STREAMS = 3
+
+
+def stream_seed(seed: int | None, stream: int) -> int | None:
+    """The seed of stream `stream` (SPLIT, SHUFFLE or DROPOUT) of a run seeded with `seed`."""
+    return None if seed is None else _STREAMS * seed + stream
 
 
 class HostRandom:
@@ -25,6 +36,8 @@ class HostRandom:
     what cross-backend tests compare. `legacy=True` uses NumPy's legacy Mersenne Twister
     (`RandomState`), the generator the seed programs use; otherwise PCG64 (`default_rng`).
     """
+
+    can_save_state = True  # get_state() restores the exact stream (exact resume)
 
     def __init__(self, seed: int | None = None, *, legacy: bool = False) -> None:
         check_int("seed", seed, 0, allow_none=True)
@@ -115,6 +128,11 @@ class DeviceRandom:
             raise ConfigError(f"device_rng: backend {backend.name!r} has no device generator; "
                               "use the host generator (device_rng=False), or cupy or torch")
 
+    @property
+    def can_save_state(self) -> bool:
+        # CuPy's generators expose no portable state: an exact resume needs the host generator
+        return self.backend.name == "torch"
+
     def random(self, shape: tuple[int, ...], dtype: Any) -> Any:
         """Uniform [0, 1) numbers of `dtype`, created on the device."""
         shape = tuple(int(s) for s in shape)
@@ -140,8 +158,7 @@ class DeviceRandom:
     def get_state(self) -> dict:
         if self.backend.name == "torch":
             return {"kind": "torch", "state": self._gen.get_state().tolist()}
-        # CuPy's generators expose no portable state: an exact resume needs the host generator
-        return {"kind": "cupy-unsaved"}
+        return {"kind": "cupy-unsaved"}  # see can_save_state
 
     def set_state(self, state: dict) -> None:
         if state.get("kind") == "torch" and self.backend.name == "torch":

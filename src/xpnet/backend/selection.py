@@ -12,11 +12,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import array_api_compat
 import numpy as np
 
 from ..errors import BackendError, BackendMismatchError, ConfigError
 from .host import library_name, to_numpy
+from .namespace import compat_namespace, device_of, namespace_of
 
 #: Names accepted by `get_backend`, `--backend` and XPNET_BACKEND.
 BACKEND_NAMES = ("auto", "numpy", "array_api_strict", "torch", "cupy", "jax")
@@ -78,6 +78,19 @@ class Backend:
             import torch
 
             torch.cuda.synchronize()
+
+    @property
+    def device_name(self) -> str:
+        """The device as a string `get_backend(name, device=...)` accepts ("cpu", "cuda:1",
+        "device1"): what files and pickles record instead of a library's device object."""
+        if self.name == "cupy":
+            return f"cuda:{self.device.id}"
+        if self.name == "array_api_strict":
+            inner = getattr(self.device, "_device", "CPU_DEVICE")
+            return "cpu" if inner == "CPU_DEVICE" else str(inner)
+        if self.name == "jax":
+            return "cpu" if getattr(self.device, "platform", "cpu") == "cpu" else "gpu"
+        return str(self.device)
 
     @property
     def is_gpu(self) -> bool:
@@ -152,7 +165,7 @@ def get_backend(name: str | Backend | None = None, *, device: Any = None) -> Bac
     if resolved == "numpy":
         if device == "gpu":
             raise BackendError("backend 'numpy' runs on the CPU only; use --device gpu with cupy or torch")
-        return Backend("numpy", importlib.import_module("array_api_compat.numpy"), "cpu")
+        return Backend("numpy", compat_namespace("numpy"), "cpu")
     if resolved == "array_api_strict":
         strict = _import("array_api_strict")
         if device == "gpu":
@@ -161,7 +174,7 @@ def get_backend(name: str | Backend | None = None, *, device: Any = None) -> Bac
         return Backend("array_api_strict", strict, dev)
     if resolved == "torch":
         torch = _import("torch")
-        xp = importlib.import_module("array_api_compat.torch")
+        xp = compat_namespace("torch")
         if device == "gpu":
             if not torch.cuda.is_available():
                 raise BackendError("torch was asked for the GPU but torch.cuda.is_available() is False (a CPU-only build, or no CUDA device)")
@@ -175,7 +188,7 @@ def get_backend(name: str | Backend | None = None, *, device: Any = None) -> Bac
             raise BackendError("backend 'cupy' runs on a CUDA GPU only; use numpy for the CPU")
         import cupy
 
-        xp = importlib.import_module("array_api_compat.cupy")
+        xp = compat_namespace("cupy")
         dev_id = 0 if device in (None, "gpu") else int(str(device).split(":")[-1])
         return Backend("cupy", xp, cupy.cuda.Device(dev_id))
     if resolved == "jax":
@@ -217,10 +230,10 @@ def backend_of(*arrays: Any, names: tuple[str, ...] | None = None) -> Backend:
         where = ", ".join(f"{n} is a {lib} array" for n, lib in libs.items())
         raise BackendMismatchError(f"arrays from different libraries in one call: {where}")
     try:
-        xp = array_api_compat.array_namespace(*(a for _, a in arrays_named))
+        xp = namespace_of(*(a for _, a in arrays_named))
     except TypeError as exc:
         raise BackendMismatchError(f"unsupported array type: {exc}") from None
-    devices = {n: array_api_compat.device(a) for n, a in arrays_named}
+    devices = {n: device_of(a) for n, a in arrays_named}
     first = next(iter(devices.values()))
     if any(d != first for d in devices.values()):
         where = ", ".join(f"{n} on {d}" for n, d in devices.items())
@@ -238,6 +251,6 @@ def check_on(backend: Backend, x: Any, name: str) -> None:
         raise BackendMismatchError(
             f"{name} is a {lib} array but the model's parameters are on {backend.name}; convert it "
             f"(e.g. xpnet.get_backend({backend.name!r}).asarray(x)) or move the model with model.to({lib!r})")
-    dev = array_api_compat.device(x)
+    dev = device_of(x)
     if dev != backend.device:
         raise BackendMismatchError(f"{name} is on device {dev} but the model's parameters are on {backend.device}")

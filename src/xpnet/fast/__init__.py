@@ -1,22 +1,22 @@
-"""Fast paths for particular array libraries, reached only through `xpnet.backend`.
+"""Per-library accelerators of the training step, chosen by the step (xpnet/training/step.py).
 
-The math of xpnet is written once against the array API (layers.py, activations.py, losses.py,
-optim.py). A fast path recognises a common configuration (Dense layers with elementwise
-activations, a fused loss, plain SGD) on one library and runs the same arithmetic with that
-library's own tools: preallocated buffers, `out=` arguments and in-place parameter updates on
-NumPy. tests/test_fastpath.py proves each one equal to the generic path.
+The math of xpnet is written once against the array API (xpnet/nn, xpnet/optim). A fast step
+runs the same arithmetic for one library with that library's own tools (preallocated buffers,
+`out=` arguments and in-place parameter updates on NumPy) for the configurations it lists field
+by field; for anything else `select` returns None and the generic step runs.
+tests/test_fastpath.py proves each one equal to the generic step, bit for bit.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 
-def compile_train_step(model: Any, loss_fn: Any, optimizer: Any) -> Callable | None:
-    """A `step(x, y, opt_state, rng=None) -> (loss, outputs, opt_state)` specialised for this
-    model, loss and optimizer, or None when no fast path applies (use the generic step)."""
+def select(model: Any, loss_fn: Any, optimizer: Any):
+    """A fast step (`run`, `init_state`, `path`, `in_place`) for exactly this model, loss and
+    optimizer on the model's library, or None when none applies."""
     if model.backend.name == "numpy":
-        from .numpy_step import compile_numpy_step
+        from .numpy_step import build
 
-        return compile_numpy_step(model, loss_fn, optimizer)
+        return build(model, loss_fn, optimizer)
     return None

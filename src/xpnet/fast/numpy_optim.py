@@ -1,5 +1,6 @@
 """In-place NumPy versions of the optimizers the fast step supports: sgd (constant or scheduled
-rate), sgd with momentum (and nesterov), and adam, read from optim.py's own objects and state.
+rate), sgd with momentum (and nesterov), and adam, read from the transforms' declared specs and
+their own state layout (xpnet/optim/transforms.py).
 
 Each update does optim.py's arithmetic operation for operation (Python float hyperparameters
 become 0-d arrays of the dtype: NEP 50 rounds them to that dtype the same way), on one block of
@@ -16,7 +17,13 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from .. import optim as _optim
+from ..optim import GradientTransformation
+from ..optim import transforms as _optim
+
+# every field each supported transform declares in its spec: a spec with another field (a
+# hyperparameter this file does not implement) is not supported, and the generic step runs
+_FIELDS = {"chain": {"transforms"}, "scale_by_learning_rate": {"lr"}, "scale_by_momentum": {"momentum", "nesterov"},
+           "scale_by_adam": {"b1", "b2", "eps"}}
 
 
 class OptimizerPlan(NamedTuple):
@@ -27,17 +34,19 @@ class OptimizerPlan(NamedTuple):
 
 
 def _transform(t: Any) -> tuple[str, dict]:
-    """(name of the optim.py factory that built this transform, its hyperparameters), as the
-    factory declared them in `Optimizer.spec`; ("", {}) for anything else."""
-    spec = getattr(t, "spec", None) if isinstance(t, _optim.Optimizer) else None
-    return spec if spec is not None else ("", {})
+    """(name of the factory that built this transform, its hyperparameters), as the factory
+    declared them in `GradientTransformation.spec`; ("", {}) for anything not supported exactly."""
+    spec = t.spec if type(t) is GradientTransformation else None
+    if spec is None or spec[0] not in _FIELDS or set(spec[1]) != _FIELDS[spec[0]]:
+        return "", {}
+    return spec
 
 
 def plan(optimizer: Any) -> OptimizerPlan | None:
     """What `optim.sgd(...)` or `optim.adam(...)` built, or None for anything else."""
     name, hyper = _transform(optimizer)
     parts = [_transform(t) for t in hyper.get("transforms", ())] if name == "chain" else [(name, hyper)]
-    if not parts or parts[-1][0] != "scale_by_learning_rate":
+    if not parts or any(n == "" for n, _ in parts) or parts[-1][0] != "scale_by_learning_rate":
         return None
     lr = parts[-1][1].get("lr")
     if not (callable(lr) or isinstance(lr, float)):
@@ -46,7 +55,7 @@ def plan(optimizer: Any) -> OptimizerPlan | None:
     if kinds == []:
         return OptimizerPlan("sgd", lr, {}, name == "chain")
     h = parts[0][1]
-    if kinds == ["scale_by_momentum"]:
+    if kinds == ["scale_by_momentum"] and isinstance(h["nesterov"], bool):
         return OptimizerPlan("nesterov" if h["nesterov"] else "momentum", lr, {"momentum": h["momentum"]}, True)
     if kinds == ["scale_by_adam"]:
         return OptimizerPlan("adam", lr, {k: h[k] for k in ("b1", "b2", "eps")}, True)
@@ -88,10 +97,16 @@ def make_update(p: OptimizerPlan, dtype, max_size: int):
     c = lambda v: np.asarray(v, dtype)  # noqa: E731 - a 0-d constant of the dtype
     rate, unit = c(1.0), [True]  # unit: the rate is 1, and 1 * u == u needs no pass
     kind, h = p.kind, p.hyper
-    scratch: list = []  # one block for nesterov and adam, allocated on the first step
+    scratch: list = []  # one block for nesterov and adam, allocated on the first step, grown on demand
     mom = c(h.get("momentum", 0.0))
     b1, b2, one_b1, one_b2 = c(h.get("b1", 0.0)), c(h.get("b2", 0.0)), c(1 - h.get("b1", 0.0)), c(1 - h.get("b2", 0.0))
     eps, bc1, sqrt_bc2 = c(h.get("eps", 0.0)), c(1.0), c(1.0)
+
+    def tmp(g):
+        """Scratch shaped like g: the first block, or a whole parameter in hooked mode."""
+        if scratch[0].size < g.size:
+            scratch[0] = np.empty(g.size, dtype)
+        return scratch[0][:g.size].reshape(g.shape)
 
     def prepare(opt_state):
         if not scratch and kind in ("nesterov", "adam"):
@@ -132,7 +147,7 @@ def make_update(p: OptimizerPlan, dtype, max_size: int):
 
     def nesterov(w, g, s):
         (b,) = s
-        t = scratch[0][:g.size].reshape(g.shape)
+        t = tmp(g)
         np.multiply(b, mom, b)
         np.add(b, g, b)
         # generic: g + momentum * trace, with the new trace
@@ -142,7 +157,7 @@ def make_update(p: OptimizerPlan, dtype, max_size: int):
 
     def adam(w, g, s):
         mu, nu = s
-        t = scratch[0][:g.size].reshape(g.shape)
+        t = tmp(g)
         # generic: mu = b1 * mu + (1 - b1) * g
         np.multiply(mu, b1, mu)
         np.multiply(g, one_b1, t)

@@ -1,5 +1,5 @@
-"""A compiled training step for NumPy: Dense layers, elementwise activations, SGD (with momentum
-or nesterov) and Adam.
+"""The fast training step for NumPy: Dense layers, elementwise activations, SGD (with momentum
+or nesterov) and Adam, proven equal to the generic step bit for bit (tests/test_fastpath.py).
 
 Why it is faster than the generic step: the generic step pays Python overhead per operation
 (array-api-compat dispatch, closures, dicts of gradients, a new array for every intermediate and
@@ -9,15 +9,21 @@ avoidable part is allocating and filling fresh arrays. This step runs the same a
 weights right after its input gradient has used them (the generic step uses the old weights for
 every gradient too, so the numbers are the same).
 
-Semantics kept: it returns (loss, outputs, opt_state) like `train.train_step`, the state in
-optim.py's layout; `outputs` is a fresh array (callers may keep it across steps); `model.params`
-holds the updated arrays. The arrays in `model.params` are owned by the step and change in place:
-on first use (or whenever `model.params` was replaced) they are copied once, so arrays a caller
-held before are untouched. The optimizer state is taken over as given (no copy: that would hold
-it twice): its arrays, and those of every state the step returns, are updated in place by the
-next step, so a caller who keeps a state for later (a snapshot, a rollback) copies it, as
-`Trainer.state_dict` does. Anything it does not recognise (another dtype or array type of x or of
-the state, labels out of range) runs through the generic `train_step` for that call.
+What it supports is stated here, field by field (`_LAYERS`, `_LOSSES`, numpy_optim.plan): a
+layer, loss or transform of exactly a listed type whose configuration holds exactly the listed
+fields. Anything else, including a listed type that has grown a field this file does not know,
+makes `build` return None and the generic step runs: never a silent approximation.
+
+Ownership: the arrays of `model.params` and of the optimizer state are owned by this step and
+change in place. On first use (or whenever `model.params` was replaced) the parameters are copied
+once, so arrays a caller held before are untouched; an optimizer state it did not create
+(`init_state`) or return is copied the same way. Snapshots for a rollback come from the step
+(`TrainStep.snapshot`), which copies because of this.
+
+The gradient seam: with a hook (training/step.py) the step computes every parameter's
+gradient into one flat buffer before any update, hands the hook the complete gradient, then
+updates; without one it applies each weight gradient in row blocks of at most BLOCK_BYTES as
+soon as it is computed, so memory holds one block rather than a layer's gradient.
 """
 
 from __future__ import annotations
@@ -26,9 +32,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import activations as _act
-from .. import losses as _losses
-from ..layers import Dense
+from ..nn.activations import Identity, ReLU, Sigmoid, Tanh
+from ..nn.dense import Dense
+from ..nn.losses import MSE, HalfSSE, SoftmaxCrossEntropy
 from . import numpy_kernels as K
 from . import numpy_optim as _optim
 
@@ -36,26 +42,42 @@ from . import numpy_optim as _optim
 # optimizer's scratch): memory then holds one block, not a whole layer's gradient, and the
 # update reads it from cache (see benchmarks/README.md for the cost).
 BLOCK_BYTES = 512 * 1024
-_ACTIVATIONS = {_act.ReLU: K.relu, _act.Tanh: K.tanh, _act.Identity: None}  # exact type -> kernel
-_LOSSES = {_losses.HalfSSE: K.half_sse, _losses.MSE: K.mse,
-           _losses.SoftmaxCrossEntropy: K.softmax_cross_entropy}
+
+# exact type -> (the exact set of its config() fields, kernel factory of the layer or None)
+_LAYERS: dict[type, tuple[frozenset, Callable | None]] = {
+    Dense: (frozenset({"n_in", "n_out", "bias", "init"}), None),
+    ReLU: (frozenset(), lambda layer: K.relu),
+    Tanh: (frozenset(), lambda layer: K.tanh),
+    Identity: (frozenset(), lambda layer: None),
+    Sigmoid: (frozenset({"stable"}), lambda layer: K.sigmoid_stable if layer.stable is True
+              else K.sigmoid_seed if layer.stable is False else False),
+}
+# exact type -> kernel factory; the losses take no configuration
+_LOSSES = {HalfSSE: K.half_sse, MSE: K.mse, SoftmaxCrossEntropy: K.softmax_cross_entropy}
+_NO_KERNEL = object()
 
 
-def _activation(layer):
-    """The kernel factory, None for the identity, False when unsupported."""
-    if type(layer) is _act.Sigmoid:
-        return K.sigmoid_stable if layer.stable else K.sigmoid_seed
-    return _ACTIVATIONS.get(type(layer), False)
+def _matches(obj: Any, table: dict) -> Any:
+    """table[type(obj)] when obj is exactly of a listed type with exactly the listed fields."""
+    entry = table.get(type(obj))
+    if entry is None:
+        return None
+    fields, kernel = entry
+    return entry if frozenset(obj.config()) == fields else None
 
 
 def _plan(model) -> list | None:
-    """[(W key, b key or None, activation or None)] per Dense layer, or None if unsupported."""
+    """[(W key, b key or None, activation kernel or None)] per Dense layer, or None if any
+    layer is not supported exactly."""
     stages: list = []
     for i, layer in enumerate(model.layers):
+        entry = _matches(layer, _LAYERS)
+        if entry is None:
+            return None
         if type(layer) is Dense:
             stages.append([f"{i}.W", f"{i}.b" if layer.bias else None, None])
             continue
-        act = _activation(layer)
+        act = entry[1](layer)
         if act is False or not stages:
             return None
         if act is not None:
@@ -72,17 +94,28 @@ def _row_blocks(n_i: int, n_o: int, itemsize: int, block_bytes: int) -> list[tup
     return [(a, min(a + rows, n_i)) for a in range(0, n_i, rows)]
 
 
-def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
-    """The fast step for this configuration, or None (see the module docstring)."""
+class FastStep:
+    """What build() returns: `run(x, y, opt_state, hook) -> (loss, outputs, opt_state)` or None
+    for a call it does not take, and `init_state()`, an optimizer state the step owns."""
+
+    path = "numpy"
+    in_place = True  # it updates params and optimizer state in place: snapshots must copy
+
+    def __init__(self, run: Callable, init_state: Callable) -> None:
+        self.run, self.init_state = run, init_state
+
+
+def build(model, loss_fn, optimizer) -> FastStep | None:
+    """The fast step for this exact configuration, or None (see the module docstring)."""
     stages, opt = _plan(model), _optim.plan(optimizer)
-    loss_kernel = _LOSSES.get(type(loss_fn))
-    if stages is None or opt is None or loss_kernel is None or model.buffers:
+    entry = _LOSSES.get(type(loss_fn)) if not loss_fn.config() else None
+    if stages is None or opt is None or entry is None or model.buffers:
         return None
+    loss_kernel = entry
     if model.dtype_name not in ("float32", "float64"):
         return None
-    if type(loss_fn) is _losses.SoftmaxCrossEntropy and stages[-1][2] is not None:
+    if type(loss_fn) is SoftmaxCrossEntropy and stages[-1][2] is not None:
         return None  # that loss takes logits: an activation after the last layer is a mistake
-    from ..step import train_step  # the generic path, for calls the fast one does not take
 
     dtype = np.dtype(model.dtype_name)
     keys = [k for st in stages for k in st[:2] if k is not None]
@@ -94,12 +127,14 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
     blocks = [_row_blocks(*shapes[wk], dtype.itemsize, block_bytes) for wk, _, _ in stages]
     largest = max([(b - a) * shapes[wk][1] for (wk, _, _), bl in zip(stages, blocks) for a, b in bl]
                   + [shapes[bk][0] for _, bk, _ in stages if bk is not None])
+    total = sum(int(np.prod(s)) for s in shapes.values())
     prepare, update, per_step = _optim.make_update(opt, dtype, largest)
     stateful = opt.kind != "sgd"  # sgd keeps no arrays: nothing to check or adopt
     # one gradient block, shared by every layer and batch size (allocated on first use): each
     # block is used up by its update before the next is computed, so memory holds one block, not
     # every layer's gradient
     grad: list = []
+    flat: dict = {}  # hooked mode: the whole gradient, one flat buffer and a view per parameter
     owned: dict = {"params": None, "state": None}  # the params dict and state dicts the step owns
     views: list = []  # per stage: ([(rows, W block, gradient block, state blocks)], bias entry or None)
     scratch: dict = {}  # batch size -> buffers
@@ -145,13 +180,19 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
                 params[k] = np.array(params[k], dtype=dtype, order="C", copy=True)
             owned.update({k: params[k] for k in keys})
         if not state_owned(opt_state):
-            # the step takes over the state it is given and updates its arrays in place (copying
-            # only those it cannot write): a copy would hold the optimizer state twice
-            owned["state"] = tuple({k: v if v.flags.c_contiguous and v.flags.writeable else np.array(v, order="C")
-                                    for k, v in s.items()} for s in state)
+            # a state this step did not make: copied, so that no caller's arrays change
+            owned["state"] = tuple({k: np.array(v, order="C", copy=True) for k, v in s.items()} for s in state)
         bind()
         prepare(opt_state)  # the constants; again every step only if they change (per_step)
         return True
+
+    def init_state():
+        """The optimizer's initial state in arrays this step owns from the start (no copy)."""
+        opt_state = optimizer.init(model.params)
+        owned["state"] = tuple(_optim.slots(opt, opt_state))
+        if params_owned():
+            bind()
+        return opt_state
 
     def usable(x, y) -> bool:
         if type(x) is not np.ndarray or type(y) is not np.ndarray or x.dtype != dtype or x.ndim != 2 \
@@ -186,14 +227,25 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
             dx = empty((n, n_i), dtype) if i > 0 else None  # the first layer's is never used
             fwd, bwd = act((n, n_o), dtype, empty) if act is not None else (None, None)
             forward.append((params[wk], z, params[bk] if bk is not None else None, fwd))
-            backward.insert(0, (params[wk], dx, bwd, wb, bb, i))
+            backward.insert(0, (params[wk], dx, bwd, wb, bb, i, wk, bk))
         scratch[n] = (forward, backward, loss_kernel((n, n_out), dtype, empty))
         return scratch[n]
 
-    def step(x, y, opt_state, rng=None):
+    def whole_gradient() -> dict:
+        """Hooked mode: one flat buffer holding every parameter's gradient, viewed per name."""
+        if not flat:
+            buf = np.empty(total, dtype)
+            offset = 0
+            for k in keys:
+                size = int(np.prod(shapes[k]))
+                flat[k] = buf[offset:offset + size].reshape(shapes[k])
+                offset += size
+        return flat
+
+    def run(x, y, opt_state, hook=None):
         if not usable(x, y) or ((model.params is not owned["params"] or model.params[first_w] is not owned[first_w]
                                  or (stateful and not state_owned(opt_state))) and not adopt(opt_state)):
-            return train_step(model, loss_fn, optimizer, opt_state, x, y, rng=rng)
+            return None  # the generic step takes this call
         forward, backward, loss = scratch.get(x.shape[0]) or buffers(x.shape[0])
         if per_step:
             prepare(opt_state)
@@ -209,24 +261,46 @@ def compile_numpy_step(model, loss_fn, optimizer) -> Callable | None:
             hs.append(z)
             h = z
         value, d = loss(h, y)
-        for W, dx, bwd, wb, bb, i in backward:
+        if hook is None:
+            for W, dx, bwd, wb, bb, i, _, _ in backward:
+                if bwd is not None:
+                    bwd(d, hs[i + 1])
+                if dx is not None:
+                    np.dot(d, W.T, dx)  # uses W before its update, as the generic step
+                hT = hs[i].T
+                for rows, Wb, g, s in wb:  # gradient of a block of rows of W, then its update
+                    if rows is None:
+                        np.dot(hT, d, g)
+                    else:  # matmul: np.dot would copy the block, which is not contiguous
+                        np.matmul(hT[rows], d, out=g)
+                    update(Wb, g, s)
+                if bb is not None:
+                    b, g, s = bb
+                    K._sum(d, axis=0, out=g)
+                    update(b, g, s)
+                d = dx
+        else:
+            _hooked(backward, hs, d, hook)
+        return value, h, _optim.next_state(opt, opt_state, owned["state"])
+
+    def _hooked(backward, hs, d, hook) -> None:
+        """Every gradient first (the same products as the blocks), the hook, then the updates."""
+        g_all = whole_gradient()
+        for W, dx, bwd, _, _, i, wk, bk in backward:
             if bwd is not None:
                 bwd(d, hs[i + 1])
             if dx is not None:
-                np.dot(d, W.T, dx)  # uses W before its update, as the generic step
-            hT = hs[i].T
-            for rows, Wb, g, s in wb:  # gradient of a block of rows of W, then its update
-                if rows is None:
-                    np.dot(hT, d, g)
-                else:  # matmul: np.dot would copy the block, which is not contiguous
-                    np.matmul(hT[rows], d, out=g)
-                update(Wb, g, s)
-            if bb is not None:
-                b, g, s = bb
-                K._sum(d, axis=0, out=g)
-                update(b, g, s)
+                np.dot(d, W.T, dx)
+            np.dot(hs[i].T, d, g_all[wk])
+            if bk is not None:
+                K._sum(d, axis=0, out=g_all[bk])
             d = dx
-        return value, h, _optim.next_state(opt, opt_state, owned["state"])
+        given = hook(dict(g_all))
+        params, state = owned["params"], owned["state"]
+        for k in keys:
+            g = given[k]
+            if g is not g_all[k]:  # a replaced gradient: into the buffer, which the update uses as scratch
+                np.copyto(g_all[k], g)
+            update(params[k], g_all[k], tuple(s[k] for s in state))
 
-    step.fast = "numpy"  # for tests and benchmarks: which path this is
-    return step
+    return FastStep(run, init_state)

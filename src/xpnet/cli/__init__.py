@@ -1,0 +1,30 @@
+"""The command line: `xpnet backends`, `xpnet example NAME`, `xpnet train`, `xpnet evaluate`,
+`xpnet predict` (parser.py; one module per command).
+
+Errors xpnet raises on purpose (XpnetError) print one line to stderr and exit with status 2.
+Everything `train` needs is checked (data set, options, output directory) before it trains, and
+its output directory appears only once complete (rundir.staged_dir). Progress goes to stderr;
+results (the summary line or one JSON object with --json) go to stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import XpnetError
+from .parser import build_parser
+
+__all__ = ["build_parser", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (XpnetError, OSError) as exc:  # OSError: what no check foresees (a full disk, no write permission)
+        print(f"xpnet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("xpnet: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,40 @@
+"""`xpnet predict RUN --input F`: a trained model's predictions for the rows of a file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..backend import get_backend, to_numpy
+from ..errors import ConfigError
+from ..io import load_features
+from ..io.npyio import atomic_write  # temp file, fsync, rename: a failed write leaves no file
+from ..nn import Standardizer, get_loss
+from .rundir import check_width, csv_text, load_run, prediction_table
+
+
+def cmd_predict(args) -> int:
+    output = Path(args.output) if args.output else None
+    if output is not None and output.suffix.lower() not in (".csv", ".npz"):
+        raise ConfigError(f"--output {output}: expected a file name ending in .csv or .npz")
+    model, run = load_run(args.dir, get_backend(args.backend, device=args.device))
+    X = load_features(args.input)
+    check_width(X, model.n_in, args.input)
+    X = model.backend.asarray(Standardizer.from_dict(run["standardize"])(X), model.dtype_name)
+    values = np.asarray(to_numpy(get_loss(run["loss"]).predictions(model.predict(X))), dtype=np.float64)
+    columns, arrays = prediction_table(values, run)
+    if output is not None and output.suffix.lower() == ".npz":
+        atomic_write(output, lambda f: np.savez(f, **arrays), ConfigError)
+    elif output is not None:
+        atomic_write(output, lambda f: f.write(csv_text(columns).encode()), ConfigError)
+    if args.json:  # the predictions themselves go in the JSON object when there is no --output
+        result = {"rows": int(len(values)), "output": str(output) if output else None}
+        if output is None:
+            result["columns"] = {k: np.asarray(v).tolist() for k, v in columns.items()}
+        print(json.dumps(result))
+    elif output is None:
+        sys.stdout.write(csv_text(columns))
+    return 0

@@ -1,0 +1,43 @@
+"""Data sets for training and prediction, read on the host with NumPy.
+
+`load_dataset(name_or_path, target=None)` accepts an embedded name (EMBEDDED_NAMES: the seeds'
+toy sets and scikit-learn's digits, iris, wine and breast-cancer, shipped in xpnet/datasets/) or
+a file: `.csv` with a header row or `.npz` with arrays X and y (tabular.py), or MNIST-style IDX
+files (idx.py). Every problem with a file is a one-line DataError naming the file and what is
+wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import ConfigError, DataError
+from . import idx, tabular
+from .dataset import Dataset
+from .embedded import EMBEDDED_NAMES, load_embedded
+
+
+def load_dataset(name_or_path: str | os.PathLike, target: str | None = None) -> Dataset:
+    """An embedded data set by name, or a .csv / .npz / IDX file or directory."""
+    text = str(name_or_path)
+    if text in EMBEDDED_NAMES:
+        if target is not None:
+            raise ConfigError(f"target: embedded data set {text!r} has a fixed target, got target={target!r}")
+        return load_embedded(text)
+    path = Path(name_or_path)
+    if path.suffix.lower() == ".csv":
+        return tabular.load_csv(path, target)
+    is_idx = path.is_dir() or idx.is_idx_images(path)
+    if target is not None and (is_idx or path.suffix.lower() == ".npz"):
+        raise ConfigError(f"target: only CSV files have named columns; {path} has a fixed y, got target={target!r}")
+    if is_idx:
+        return idx.load_idx(path)
+    if path.suffix.lower() == ".npz":
+        return tabular.load_npz(path)
+    if not path.exists() and os.sep not in text and not path.suffix:
+        raise DataError(f"dataset: unknown name {text!r}; expected one of {', '.join(EMBEDDED_NAMES)} "
+                        "or a path to a .csv, .npz or IDX file")
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    raise DataError(f"{path}: unknown format; expected .csv, .npz, or IDX (*images-idx3-ubyte[.gz] or a directory)")

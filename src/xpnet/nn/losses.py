@@ -1,0 +1,200 @@
+"""Loss functions. Each returns `(value, dout)`: the loss as a 0-d array (kept on the device) and
+its gradient with respect to the network's output.
+
+Which output/loss pairs give `dout = out - y` (scikit-learn's note, restated): the derivative of
+the loss with respect to the *pre-activation* z is `p - y` when the output activation is the
+canonical link of the loss' distribution: identity with squared error (Gaussian), sigmoid with
+binary cross-entropy (Bernoulli), softmax with categorical cross-entropy (multinomial). xpnet
+therefore fuses those pairs: `bce_logits` and `softmax_cross_entropy` take the logits of a linear
+last layer and return `(sigmoid(z) - y) / n` and `(softmax(z) - y) / n` directly, which is both
+cheaper and stable (no log of a probability that rounded to 0). `output` names the activation
+that turns the network's outputs into predictions for such a loss.
+
+What kind of problem a loss is for lives on the loss, once, and everything asks it: `task`
+("classification" or "regression"), `output`, `from_logits` (it takes a linear last layer's
+outputs), `binary` (targets must lie in [0, 1]) and `reduction` ("mean" over the batch, or
+"sum": the training loop adds batch losses up accordingly).
+"""
+
+from __future__ import annotations
+
+from ..backend import device_of, namespace_of
+from ..errors import ConfigError, ShapeError
+from .activations import get_activation
+from .layer import Context
+
+
+def _check_same_shape(name, out, y):
+    if tuple(out.shape) != tuple(y.shape):
+        raise ShapeError(f"{name}: outputs have shape {tuple(out.shape)} but targets have shape {tuple(y.shape)}")
+
+
+class Loss:
+    """Base class: `loss(out, y) -> (value, dout)`, value a 0-d array of out's dtype."""
+
+    name = "loss"
+    task = "regression"  # "classification" or "regression"
+    output = "identity"  # the activation that turns outputs into predictions
+    from_logits = False  # takes the outputs of a linear last layer
+    binary = False  # targets must lie in [0, 1]
+    reduction = "mean"  # "mean": a batch's value is a mean over its rows; "sum": a sum
+
+    def __call__(self, out, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        """Constructor arguments (none for xpnet's losses): what a fast step matches exactly."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def output_layer(self):
+        """The activation layer of `output`."""
+        return get_activation(self.output)
+
+    def predictions(self, out):
+        """The network's outputs turned into predictions: probabilities for a classifier trained
+        on logits (softmax, sigmoid), the outputs themselves otherwise."""
+        if self.output == "identity":
+            return out
+        return self.output_layer().forward({}, {}, out, Context(namespace_of(out), device_of(out)))[0]
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class HalfSSE(Loss):
+    """The seeds' loss, 0.5 * sum((out - y)**2), summed (not averaged) over the batch: its
+    gradient `out - y` gives the seeds' update `W += X.T @ ((y - out) * slope)` with lr = 1."""
+
+    name = "half_sse"
+    reduction = "sum"
+
+    def __call__(self, out, y):
+        _check_same_shape(self.name, out, y)
+        xp = namespace_of(out)
+        diff = out - y
+        return 0.5 * _sum(diff * diff, xp=xp), diff
+
+
+class MSE(Loss):
+    """Mean squared error over every element (PyTorch's MSELoss)."""
+
+    name = "mse"
+
+    def __call__(self, out, y):
+        _check_same_shape(self.name, out, y)
+        xp = namespace_of(out)
+        diff = out - y
+        n = _size(diff)
+        return _sum(diff * diff, xp=xp) / n, diff * (2.0 / n)
+
+
+class BCE(Loss):
+    """Binary cross-entropy from probabilities, averaged over every element (BCELoss).
+    Probabilities are clipped to [eps, 1 - eps] so that log never sees 0."""
+
+    name = "bce"
+    task = "classification"
+    binary = True
+
+    def __call__(self, out, y):
+        _check_same_shape(self.name, out, y)
+        xp = namespace_of(out)
+        eps = float(xp.finfo(out.dtype).eps)
+        p = xp.clip(out, eps, 1 - eps)
+        n = _size(out)
+        value = -_sum(y * xp.log(p) + (1 - y) * xp.log(1 - p), xp=xp) / n
+        return value, (p - y) / (p * (1 - p) * n)
+
+
+class BCEWithLogits(Loss):
+    """Binary cross-entropy from logits (BCEWithLogitsLoss), averaged over every element.
+    Stable form: max(z, 0) - z * y + log1p(exp(-|z|)). Gradient: (sigmoid(z) - y) / n."""
+
+    name = "bce_logits"
+    task = "classification"
+    output = "sigmoid"
+    from_logits = True
+    binary = True
+
+    def __call__(self, z, y):
+        _check_same_shape(self.name, z, y)
+        xp = namespace_of(z)
+        n = _size(z)
+        e = xp.exp(-xp.abs(z))
+        value = _sum(xp.where(z > 0, z, xp.zeros_like(z)) - z * y + xp.log1p(e), xp=xp) / n
+        p = xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+        return value, (p - y) / n
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Softmax cross-entropy from logits (CrossEntropyLoss), averaged over samples.
+
+    y: integer class labels of shape (batch,) or one-hot / probability rows of shape
+    (batch, classes). Gradient: (softmax(z) - onehot(y)) / batch.
+    """
+
+    name = "softmax_cross_entropy"
+    task = "classification"
+    output = "softmax"
+    from_logits = True
+
+    def __call__(self, z, y):
+        xp = namespace_of(z)
+        n, k = z.shape
+        if y.ndim == 1:
+            if y.shape[0] != n:
+                raise ShapeError(f"{self.name}: {n} rows of logits but {y.shape[0]} labels")
+            y = xp.astype(xp.reshape(y, (-1, 1)) == xp.arange(k, dtype=y.dtype, device=device_of(z)), z.dtype)
+        else:
+            _check_same_shape(self.name, z, y)
+        shifted = z - xp.max(z, axis=1, keepdims=True)  # logsumexp without overflow
+        e = xp.exp(shifted)
+        s = xp.sum(e, axis=1, keepdims=True)
+        log_p = shifted - xp.log(s)
+        value = -_sum(y * log_p, xp=xp) / n
+        return value, (e / s - y) / n
+
+
+def _sum(x, *, xp):
+    # in the array's own dtype: strict's 2022.12 sum of float32 would give float64
+    return xp.sum(x, dtype=x.dtype)
+
+
+def _size(x):
+    n = 1
+    for s in x.shape:
+        n *= s
+    return n
+
+
+LOSSES = {
+    "half_sse": HalfSSE,
+    "mse": MSE,
+    "bce": BCE,
+    "bce_logits": BCEWithLogits,
+    "softmax_cross_entropy": SoftmaxCrossEntropy,
+    "cross_entropy": SoftmaxCrossEntropy,
+}
+
+
+def get_loss(name: str | Loss) -> Loss:
+    if isinstance(name, Loss):
+        return name
+    try:
+        return LOSSES[name]()
+    except (KeyError, TypeError):
+        raise ConfigError(f"loss: unknown name {name!r}; expected one of: {', '.join(LOSSES)}") from None
+
+
+# the loss a task gets when none is named
+DEFAULT_LOSS = {"classification": "softmax_cross_entropy", "regression": "mse"}
+
+
+def losses_for(task: str, *, from_logits: bool | None = None) -> tuple[str, ...]:
+    """The canonical names of the losses for a task ("classification" or "regression"), its
+    default first; only those that take logits (or do not) when from_logits is given."""
+    out = []
+    for name, cls in LOSSES.items():
+        if cls.name == name and cls.task == task and (from_logits is None or cls.from_logits == from_logits):
+            out.append(name)
+    return tuple(sorted(out, key=lambda n: n != DEFAULT_LOSS[task]))

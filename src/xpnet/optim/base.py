@@ -1,0 +1,76 @@
+"""Gradient transformations (optax's design), and how they compose.
+
+A transformation is `GradientTransformation(init, update, spec)`: `init(params) -> state`, and
+`update(grads, state, params) -> (updates, state)`; `apply_updates(params, updates)` adds them.
+params, grads and updates are flat dicts name -> array. Named optimizers (alias.py) are chains
+of small transforms, so "clip, then Adam, then weight decay, then the learning rate" is just
+`chain(...)`.
+
+States are NamedTuples of Python ints and dicts name -> array, so a checkpoint can flatten them.
+Step counts stay Python ints on the host: bias corrections and schedules are host floats and
+never force a device synchronisation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+from ..backend import namespace_of_tree
+from ..errors import ConfigError
+
+
+class GradientTransformation(NamedTuple):
+    init: Callable[[dict], Any]
+    update: Callable[[dict, Any, dict], tuple[dict, Any]]
+    # (factory name, hyperparameters): what built this transform, declared by the factory so
+    # that a fast step can match the configuration field by field without looking inside the
+    # closures; None for a transform built by hand
+    spec: tuple[str, dict] | None = None
+
+
+Optimizer = GradientTransformation  # the name xpnet used before 0.2, and what most users call it
+
+
+class EmptyState(NamedTuple):
+    """State of a transform that keeps none."""
+
+
+def apply_updates(params: dict, updates: dict) -> dict:
+    return {k: p + updates[k] if k in updates else p for k, p in params.items()}
+
+
+def zeros_like_tree(params: dict) -> dict:
+    """A dict of zero arrays shaped, typed and placed like `params` (optimizer moments)."""
+    xp = namespace_of_tree(params)
+    return {k: xp.zeros_like(p) for k, p in params.items()}
+
+
+def stateless(name: str, update: Callable[[dict, dict | None], dict], hyper: dict) -> GradientTransformation:
+    """A transform that keeps no state: `update(grads, params) -> updates`."""
+
+    def init(params):
+        return EmptyState()
+
+    def update_fn(grads, state, params=None):
+        return update(grads, params), state
+
+    return GradientTransformation(init, update_fn, (name, hyper))
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    """Apply transforms in order: each one's updates are the next one's gradients."""
+    for i, t in enumerate(transforms):
+        if not isinstance(t, GradientTransformation):
+            raise ConfigError(f"chain: argument {i} is a {type(t).__name__}, expected a GradientTransformation")
+
+    def init(params):
+        return tuple(t.init(params) for t in transforms)
+
+    def update(grads, state, params=None):
+        new_state = []
+        for t, s in zip(transforms, state):
+            grads, s = t.update(grads, s, params)
+            new_state.append(s)
+        return grads, tuple(new_state)
+
+    return GradientTransformation(init, update, ("chain", {"transforms": transforms}))

@@ -1,0 +1,117 @@
+"""The building blocks of the named optimizers: the learning rate, momentum, RMS scaling and
+Adam, each a pure `GradientTransformation` with its own state.
+
+The conventions are PyTorch's (torch.optim.SGD, RMSprop, Adam), so the same gradients give the
+same parameters as torch.optim. Each update resolves the namespace once from its gradients.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+from ..backend import namespace_of_tree
+from ..checks import check_fraction, check_lr, check_positive
+from .base import GradientTransformation, zeros_like_tree
+
+# --- the learning rate ------------------------------------------------------------------------
+
+
+class ScaleByLRState(NamedTuple):
+    step: int
+
+
+def scale_by_learning_rate(lr: float | Callable[[int], float]) -> GradientTransformation:
+    """updates = -lr * grads; lr may be a schedule step -> float (evaluated on the host)."""
+    lr = check_lr(lr)
+
+    def init(params):
+        return ScaleByLRState(0)
+
+    def update(grads, state, params=None):
+        rate = float(lr(state.step)) if callable(lr) else lr
+        return {k: -(rate * g) for k, g in grads.items()}, ScaleByLRState(state.step + 1)
+
+    return GradientTransformation(init, update, ("scale_by_learning_rate", {"lr": lr}))
+
+
+# --- momentum (torch.optim.SGD, dampening 0) ----------------------------------------------------
+
+
+class TraceState(NamedTuple):
+    trace: dict
+
+
+def scale_by_momentum(momentum: float = 0.9, nesterov: bool = False) -> GradientTransformation:
+    """torch.optim.SGD's momentum buffer: b <- momentum * b + g (b starts at 0, so b_1 = g).
+    The step direction is b, or g + momentum * b with nesterov (torch's form: the gradient at
+    the look-ahead point approximated from the current one)."""
+    momentum = check_fraction("momentum", momentum)
+
+    def init(params):
+        return TraceState(zeros_like_tree(params))
+
+    def update(grads, state, params=None):
+        trace = {k: momentum * state.trace[k] + g for k, g in grads.items()}
+        if nesterov:
+            return {k: g + momentum * trace[k] for k, g in grads.items()}, TraceState(trace)
+        return trace, TraceState(trace)
+
+    return GradientTransformation(init, update, ("scale_by_momentum", {"momentum": momentum, "nesterov": bool(nesterov)}))
+
+
+# --- RMSprop (torch.optim.RMSprop, centered=False) ----------------------------------------------
+
+
+class ScaleByRmsState(NamedTuple):
+    nu: dict
+
+
+def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8) -> GradientTransformation:
+    """g / (sqrt(v) + eps) with v <- alpha * v + (1 - alpha) * g**2, v starting at 0.
+    eps is added after the square root, as torch does (optax adds it inside)."""
+    alpha = check_fraction("alpha", alpha)
+    eps = check_positive("eps", eps)
+
+    def init(params):
+        return ScaleByRmsState(zeros_like_tree(params))
+
+    def update(grads, state, params=None):
+        xp = namespace_of_tree(grads)
+        nu = {k: alpha * state.nu[k] + (1 - alpha) * (g * g) for k, g in grads.items()}
+        return {k: g / (xp.sqrt(nu[k]) + eps) for k, g in grads.items()}, ScaleByRmsState(nu)
+
+    return GradientTransformation(init, update, ("scale_by_rms", {"alpha": alpha, "eps": eps}))
+
+
+# --- Adam (torch.optim.Adam, bias-corrected) ----------------------------------------------------
+
+
+class ScaleByAdamState(NamedTuple):
+    count: int
+    mu: dict
+    nu: dict
+
+
+def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
+    """m / (1 - b1**t) / (sqrt(v) / sqrt(1 - b2**t) + eps), with m and v the exponential moving
+    averages of g and g**2 (both starting at 0, hence the bias corrections; t counts from 1).
+    The arithmetic follows torch's order so results agree to rounding."""
+    b1 = check_fraction("b1", b1)
+    b2 = check_fraction("b2", b2)
+    eps = check_positive("eps", eps)
+
+    def init(params):
+        return ScaleByAdamState(0, zeros_like_tree(params), zeros_like_tree(params))
+
+    def update(grads, state, params=None):
+        xp = namespace_of_tree(grads)
+        t = state.count + 1
+        mu = {k: b1 * state.mu[k] + (1 - b1) * g for k, g in grads.items()}
+        nu = {k: b2 * state.nu[k] + (1 - b2) * (g * g) for k, g in grads.items()}
+        # host floats: the step count is a Python int, so nothing here touches the device
+        bc1 = 1 - b1 ** t
+        sqrt_bc2 = (1 - b2 ** t) ** 0.5
+        updates = {k: (mu[k] / bc1) / (xp.sqrt(nu[k]) / sqrt_bc2 + eps) for k in grads}
+        return updates, ScaleByAdamState(t, mu, nu)
+
+    return GradientTransformation(init, update, ("scale_by_adam", {"b1": b1, "b2": b2, "eps": eps}))

@@ -1,0 +1,87 @@
+"""Metrics: the loss and the accuracy of a model, kept on the device.
+
+Everything here returns 0-d device arrays (sums, not means) so that the training loop can add
+them up over batches and bring one small vector to the host per epoch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backend import namespace_of, to_numpy
+from ..errors import ConfigError
+from ..nn.losses import get_loss
+
+METRICS = ("loss", "accuracy")
+
+
+def resolve_metrics(metrics: Any, loss: Any) -> tuple[str, ...]:
+    """The metric names to record. None: loss, plus accuracy when `loss` is a classification loss."""
+    if metrics is None:
+        return ("loss", "accuracy") if loss.task == "classification" else ("loss",)
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    names = []
+    for m in metrics:
+        if m not in METRICS:
+            raise ConfigError(f"metrics: unknown metric {m!r}; expected any of: {', '.join(METRICS)}")
+        names.append(m)
+    if "loss" not in names:
+        names.insert(0, "loss")  # the loop needs it for early stopping and the divergence guard
+    return tuple(dict.fromkeys(names))
+
+
+def correct_count(out: Any, y: Any, loss: Any, *, xp: Any = None) -> Any:
+    """How many rows of `out` predict their target, as a 0-d array of out's dtype.
+
+    Several outputs: the class is the argmax (softmax is monotonic, so logits give the same
+    answer as probabilities); targets are class labels (batch,) or one-hot rows. One output: the
+    prediction is positive where the loss' output activation exceeds 0.5; for a sigmoid that is
+    where the logit exceeds 0, so the sigmoid itself is never computed.
+    """
+    xp = xp if xp is not None else namespace_of(out, y)
+    if out.shape[1] > 1:
+        pred = xp.argmax(out, axis=1)  # (batch,)
+        labels = y if y.ndim == 1 else xp.argmax(y, axis=1)
+        hits = pred == xp.astype(labels, pred.dtype)
+    else:
+        threshold = 0.0 if getattr(loss, "output", "identity") == "sigmoid" else 0.5
+        hits = (out > threshold) == (xp.reshape(y, out.shape) > 0.5)  # (batch, 1)
+    return xp.sum(xp.astype(hits, out.dtype), dtype=out.dtype)
+
+
+def batch_total(value: Any, n_rows: int, loss: Any) -> Any:
+    """A batch's contribution to the loss over all rows: a mean loss's value times the batch's
+    rows, a summed loss's value as it is. The epoch's loss is then the total over the rows
+    divided by their number for a mean loss, the total itself for a summed one (`epoch_loss`)."""
+    return value * float(n_rows) if loss.reduction == "mean" else value
+
+
+def epoch_loss(total: float, n_rows: int, loss: Any) -> float:
+    """The loss over all `n_rows` rows from the sum of their `batch_total`s, as the loss defines it."""
+    return total / n_rows if loss.reduction == "mean" else total
+
+
+def evaluate_sums(model: Any, X: Any, y: Any, loss: Any, *, batch_size: int | None = None) -> tuple[Any, Any]:
+    """(sum of the batches' `batch_total`s, number correct) of `model` on (X, y) in evaluation
+    mode, both 0-d device arrays. Batches bound the memory a large validation set needs."""
+    n = X.shape[0]
+    bs = n if batch_size is None else min(batch_size, n)
+    xp = model.backend.xp
+    total = correct = None
+    for a in range(0, n, bs):
+        stop = min(a + bs, n)  # strict refuses slice stops past the end
+        xb, yb = X[a:stop, ...], y[a:stop, ...]
+        out = model.forward(xb, training=False)[0]
+        value, _ = loss(out, yb)
+        batch_loss, batch_correct = batch_total(value, xb.shape[0], loss), correct_count(out, yb, loss, xp=xp)
+        total = batch_loss if total is None else total + batch_loss
+        correct = batch_correct if correct is None else correct + batch_correct
+    return total, correct
+
+
+def accuracy(outputs: Any, y: Any, *, loss: Any = None) -> float:
+    """The fraction of rows of `outputs` that predict `y` (one host transfer). loss: the loss (or
+    its name) the outputs were trained with, for its output activation; None: probabilities."""
+    loss = None if loss is None else get_loss(loss)
+    return float(to_numpy(correct_count(outputs, y, loss))) / outputs.shape[0]

@@ -1,0 +1,126 @@
+"""The training step: forward, loss, backward, the gradient seam, the optimizer update. Every
+step of training runs through `make_train_step`, which also decides whether a library's fast
+step (xpnet/fast) runs it.
+
+The gradient seam: between backward and update there is one place where the complete gradient
+of every parameter exists, on every path. `grad_hooks` run there in order, each
+`hook(grads) -> grads` (a dict name -> array, keyed like model.params); what the last returns is
+what the optimizer sees. An allreduce across processes, clipping outside the optimizer, or a
+user's inspection go there. A hook must return arrays of the parameters' shapes and dtypes on
+their device (it may return the dict it was given, changed or not).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+from .. import fast
+from ..errors import ConfigError, ShapeError
+from ..optim import apply_updates
+from ..tree import map_arrays
+
+GradHook = Callable[[dict], dict]
+
+
+class StepSnapshot(NamedTuple):
+    """The model's params and buffers and an optimizer state, safe to keep across later steps."""
+
+    params: dict
+    buffers: dict
+    opt_state: Any
+
+
+class TrainStep:
+    """`step(x, y, opt_state, rng=None) -> (loss, outputs, opt_state)`, updating model.params
+    and committing model.buffers. The loss is a 0-d device array (not synchronised); outputs
+    are those before the update, a fresh array.
+
+    path: "generic", or the fast step's name ("numpy") when one supports this configuration
+    exactly; last_path: the path the last call took (a fast step hands calls it does not take,
+    such as inputs of another dtype, to the generic one).
+    """
+
+    def __init__(self, model, loss_fn, optimizer, *, grad_hooks: tuple[GradHook, ...] | list = (),
+                 use_fast: bool = True) -> None:
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        hooks = tuple(grad_hooks) if grad_hooks is not None else ()
+        for i, h in enumerate(hooks):
+            if not callable(h):
+                raise ConfigError(f"grad_hooks[{i}]: expected a function grads -> grads, got {type(h).__name__}")
+        self.grad_hooks = hooks
+        self._fast = fast.select(model, loss_fn, optimizer) if use_fast else None
+        self.path = self._fast.path if self._fast is not None else "generic"
+        self.last_path: str | None = None
+        self._seam = self._run_hooks if hooks else None
+
+    def __call__(self, x, y, opt_state, rng=None):
+        if self._fast is not None:
+            result = self._fast.run(x, y, opt_state, self._seam)
+            if result is not None:
+                self.last_path = self.path
+                return result
+        self.last_path = "generic"
+        model = self.model
+        out, new_buffers, backprop = model.forward(x, training=True, rng=rng)
+        value, dout = self.loss_fn(out, y)
+        _, grads = backprop(dout)
+        if self._seam is not None:
+            grads = self._seam(grads)
+        updates, opt_state = self.optimizer.update(grads, opt_state, model.params)
+        model.params = apply_updates(model.params, updates)
+        model.buffers = new_buffers
+        return value, out, opt_state
+
+    def _run_hooks(self, grads: dict) -> dict:
+        """The gradient seam: every hook in order, each result checked against the parameters."""
+        params = self.model.params
+        for i, hook in enumerate(self.grad_hooks):
+            grads = hook(grads)
+            if not isinstance(grads, dict) or grads.keys() != params.keys():
+                got = sorted(grads) if isinstance(grads, dict) else type(grads).__name__
+                raise ConfigError(f"grad_hooks[{i}]: must return a dict keyed like model.params "
+                                  f"({sorted(params)}), got {got}")
+            for k, g in grads.items():
+                p = params[k]
+                if tuple(g.shape) != tuple(p.shape) or g.dtype != p.dtype:
+                    raise ShapeError(f"grad_hooks[{i}]: gradient {k!r} has shape {tuple(g.shape)} dtype {g.dtype}, "
+                                     f"the parameter {tuple(p.shape)} {p.dtype}")
+        return grads
+
+    def init_state(self):
+        """The optimizer's initial state for the model's params (owned by a fast step, if any:
+        it then needs no copy of it)."""
+        if self._fast is not None:
+            return self._fast.init_state()
+        return self.optimizer.init(self.model.params)
+
+    def snapshot(self, opt_state) -> StepSnapshot:
+        """The model's params and buffers and `opt_state` as they are now, unchanged by later
+        steps: the arrays themselves on the generic path (it never writes into an array), copies
+        where a fast step updates in place."""
+        m = self.model
+        if self._fast is None or not self._fast.in_place:
+            return StepSnapshot(dict(m.params), dict(m.buffers), opt_state)
+        b = m.backend
+        copy = lambda a: b.xp.asarray(a, copy=True, device=b.device)  # noqa: E731
+        return StepSnapshot(map_arrays(copy, m.params), map_arrays(copy, m.buffers), map_arrays(copy, opt_state))
+
+    def restore(self, snap: StepSnapshot):
+        """Put a snapshot's params and buffers back into the model; returns its optimizer state.
+        The snapshot stays valid: a fast step copies what it did not make before writing."""
+        self.model.params, self.model.buffers = dict(snap.params), dict(snap.buffers)
+        return snap.opt_state
+
+
+def make_train_step(model, loss_fn, optimizer, *, grad_hooks: tuple[GradHook, ...] | list = (),
+                    use_fast: bool = True) -> TrainStep:
+    """The step for this model, loss and optimizer: a library's fast step where one supports the
+    configuration exactly (tests/test_fastpath.py proves it equal), else the generic one.
+    grad_hooks: functions grads -> grads run at the gradient seam (see the module docstring)."""
+    return TrainStep(model, loss_fn, optimizer, grad_hooks=grad_hooks, use_fast=use_fast)
+
+
+def train_step(model, loss_fn, optimizer, opt_state, x, y, *, rng: Any = None):
+    """Run one gradient step on (x, y) on the generic path. In a loop, build the step once with
+    `make_train_step` instead: it may use a fast step (buffers built once, reused)."""
+    return TrainStep(model, loss_fn, optimizer, use_fast=False)(x, y, opt_state, rng)
