@@ -8,8 +8,7 @@ from xpnet import to_numpy
 
 
 def host(x):
-    """A float64 host COPY: the NumPy fast path updates parameters in place, so a view taken
-    now would change under a later step."""
+    """A float64 host copy of an array of any backend."""
     return np.array(to_numpy(x), dtype=np.float64, copy=True)
 
 

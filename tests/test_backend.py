@@ -49,13 +49,40 @@ def test_cupy_missing_names_the_extra(monkeypatch):
         get_backend(device="gpu")
 
 
-def test_cupy_without_device_says_so():
+def test_cuda_device_count_explains_each_way_it_finds_none(monkeypatch):
+    import importlib
+    import types
+
     from xpnet.backend import selection as b
 
-    n, reason = b.cuda_device_count()
-    if n:
-        pytest.skip("a CUDA device is usable here")
-    assert reason  # never raises, always explains
+    real = importlib.import_module
+
+    def fake_cupy(count=None, error=None):
+        def get_count():
+            if error is not None:
+                raise error
+            return count
+        runtime = types.SimpleNamespace(getDeviceCount=get_count)
+        return types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=runtime))
+
+    def importer(module):
+        def imp(name, *args):
+            if name == "cupy":
+                if module is None:
+                    raise ImportError("No module named 'cupy'")
+                return module
+            return real(name, *args)
+        return imp
+
+    cases = [(None, "CuPy is not installed; install the CUDA extra"),
+             (fake_cupy(error=RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected\nmore")),
+              "CuPy is installed but found no usable CUDA device (cudaErrorNoDevice: no CUDA-capable device is detected)"),
+             (fake_cupy(count=0), "CuPy is installed but no CUDA device is visible")]
+    for module, reason in cases:
+        monkeypatch.setattr(b.importlib, "import_module", importer(module))
+        assert b.cuda_device_count() == (0, reason) or b.cuda_device_count()[1].startswith(reason)
+    monkeypatch.setattr(b.importlib, "import_module", importer(fake_cupy(count=2)))
+    assert b.cuda_device_count() == (2, "")
 
 
 def test_gpu_requested_from_cpu_only_backends():
@@ -73,7 +100,13 @@ def test_list_backends_reports_every_backend():
 
 def test_backends_command_runs():
     out = run_cli("backends", check=True)
-    assert "numpy" in out.stdout and "usable" in out.stdout
+    rows = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines()}
+    assert set(rows) == {"numpy", "array_api_strict", "torch", "cupy", "jax"}
+    assert rows["numpy"][:2] == ["usable", "device=cpu"]  # "unusable" would not pass: whole words
+    for name, words in rows.items():
+        assert words[0] in ("usable", "unusable"), name
+        if words[0] == "unusable":
+            assert len(words) > 1 and words[1].startswith("("), name  # the reason follows
 
 
 def test_mixed_libraries_are_named():

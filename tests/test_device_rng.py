@@ -64,6 +64,16 @@ def test_host_only_backends_refuse_device_rng():
         DeviceRandom(xpnet.get_backend("numpy"), -1)
 
 
-def test_device_and_host_generators_share_the_dropout_interface():
-    for name in ("keep_mask", "permutation", "get_state", "set_state"):
-        assert callable(getattr(HostRandom, name)) and callable(getattr(DeviceRandom, name))
+def test_a_generator_that_cannot_save_its_state_is_refused_by_a_checkpoint(tmp_path):
+    # CuPy's device generator has no portable state (can_save_state False): a checkpointed run
+    # could not resume exactly, so it is refused before the first epoch
+    class Unsaveable(HostRandom):
+        can_save_state = False
+
+    model = xpnet.mlp([2, 2], backend="numpy")
+    trainer = xpnet.Trainer(model, optimizer=xpnet.sgd(0.1), callbacks=[xpnet.CheckpointCallback(tmp_path / "c")])
+    trainer.state.shuffle_rng = Unsaveable(0)
+    with pytest.raises(xpnet.ConfigError, match="cannot save its state"):
+        trainer.fit([[0.0, 1.0], [1.0, 0.0]], [1, 0], epochs=1)
+    assert not (tmp_path / "c").exists()
+    assert HostRandom(0).can_save_state

@@ -238,7 +238,7 @@ def test_weight_gradient_in_row_blocks(numpy_backend, monkeypatch, opt):
     # blocks of 3 rows (and a last, shorter one) of every weight matrix: each block's gradient is
     # the same BLAS dot products as the whole matrix's, so the result must not change
     monkeypatch.setattr(numpy_step, "BLOCK_BYTES", 3 * 9 * 8 * (2 if opt in ("nesterov", "adam") else 1))
-    assert len(numpy_step._row_blocks(12, 9, 8, 3 * 9 * 8)) == 4
+    assert len(numpy_step.row_blocks(12, 9, 8, 3 * 9 * 8)) == 4
     make = {"sgd": lambda: sgd(0.05), **OPTIMIZERS}[opt]
     rng = np.random.default_rng(4)
     batches = _batches(rng, [8] * K_STEPS, 12, 4, "float64")

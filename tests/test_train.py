@@ -107,6 +107,9 @@ class _Snapshot(xpnet.Callback):
     def on_epoch_end(self, epoch, logs):
         self.weights.append(weights(self.trainer.model))
 
+    def on_divergence(self, trainer, event):
+        self.divergence = event
+
     def on_train_end(self, trainer):
         self.ended = True
 
@@ -170,6 +173,9 @@ def test_divergence_stops_with_epoch_and_step_and_keeps_finite_weights(backend):
             first_bad = step
             break
     assert (err.epoch, err.step, err.batch) == (2, first_bad, first_bad - 20)
+    assert err.history.epoch == [0, 1]  # the epochs before it
+    assert snap.divergence == xpnet.training.DivergenceEvent(epoch=2, step=first_bad, batch=first_bad - 20,
+                                                             n_batches=10, restored_step=20)
     assert len(snap.weights) == 2 and snap.ended  # on_train_end runs after the error too
     assert_same_weights(weights(model), snap.weights[1])  # the start of epoch 2, all finite
 
@@ -252,3 +258,43 @@ def test_resume_from_an_epoch_end_snapshot_with_early_stopping(backend):
     resumed.fit(X, labels, epochs=6, validation_split=0.2)
     assert_same_weights(weights(resumed.model), weights(straight.model))
     assert resumed.history.as_dict() == straight.history.as_dict()
+
+
+class _Zero(xpnet.GradientTransformation):
+    pass
+
+
+ZERO = _Zero(lambda params: (), lambda grads, state, params=None: ({k: g * 0.0 for k, g in grads.items()}, state))
+
+
+def _canonical_losses():
+    from xpnet.nn.losses import LOSSES
+
+    return sorted(name for name, cls in LOSSES.items() if cls.name == name)
+
+
+@pytest.mark.parametrize("loss_name", _canonical_losses())
+def test_the_epoch_loss_is_the_loss_over_all_rows_whatever_the_batch_size(backend, loss_name):
+    # weights that do not move (a zero update): every batch size must report the documented loss
+    # of the whole data set, a mean for the mean losses and half_sse's sum for half_sse
+    loss = get_loss(loss_name)
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(13, 4))
+    if loss_name == "softmax_cross_entropy":
+        sizes, y = [4, 5, 3], rng.integers(0, 3, 13)
+    elif loss.binary:
+        sizes, y = [4, 5, 1], rng.integers(0, 2, (13, 1)).astype(np.float64)
+    else:
+        sizes, y = [4, 5, 2], rng.normal(size=(13, 2))
+    output = "sigmoid" if loss_name == "bce" else None
+    make = lambda: xpnet.mlp(sizes, activation="tanh", output=output, backend=backend, dtype="float64", seed=3)  # noqa: E731
+    model = make()
+    b = model.backend
+    yb = b.asarray(y) if y.ndim == 1 else b.asarray(y, "float64")
+    want = float(host(loss(model.predict(b.asarray(X, "float64")), yb)[0]))
+    for batch_size in (1, 3, 5, None):
+        h = xpnet.fit(make(), X, y, loss=loss, optimizer=ZERO, epochs=1, batch_size=batch_size, metrics=["loss"])
+        assert h.history["loss"][0] == pytest.approx(want, rel=1e-12), batch_size
+        h = xpnet.fit(make(), X, y, loss=loss, optimizer=ZERO, epochs=1, batch_size=batch_size, metrics=["loss"],
+                      validation_data=(X, y))
+        assert h.history["val_loss"][0] == pytest.approx(want, rel=1e-12), batch_size

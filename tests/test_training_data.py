@@ -111,3 +111,19 @@ def test_data_on_another_device_is_refused_before_training():
     here = model.backend
     with pytest.raises(BackendMismatchError, match="y is on device .*device1.* but the model's parameters are on"):
         xpnet.fit(model, here.asarray(X, "float32"), other.asarray(LABELS), epochs=1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_one_splitter_holds_out_the_same_rows_everywhere(seed):
+    # fit(validation_split=...), `xpnet train --val-split` (train_test_split on the data set) and
+    # the estimators' early_stopping all ask io.split.split_rows: the same seed, the same rows
+    from xpnet.io import load_dataset, split_rows, train_test_split
+
+    ds = load_dataset("iris")
+    _, held = split_rows(len(ds), 0.2, seed)
+    _, held_ds = train_test_split(ds, 0.2, seed=seed)
+    np.testing.assert_array_equal(held_ds.X, ds.X[held])
+    loss = RecordingMSE()  # targets are the row indices: the validation pass shows which rows
+    xpnet.fit(xpnet.mlp([4, 1], backend="numpy", dtype="float64"), ds.X, np.arange(150.0), loss=loss,
+              optimizer=sgd(1e-3), epochs=1, validation_split=0.2, seed=seed)
+    assert loss.seen[1] == held.tolist()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_sum = np.add.reduce
+add_reduce = np.add.reduce  # np.sum without its Python wrapper (~2 us a call)
 
 
 # --- activations: forward in place on z (batch, n); backward scales d in place by the slope ---
@@ -109,7 +109,7 @@ def half_sse(shape, dtype, empty=np.empty):
         # generic: diff = out - y; 0.5 * sum(diff * diff), summed in the output dtype
         np.subtract(out, y, d)
         np.multiply(d, d, t)
-        return half * _sum(t, None, dtype), d
+        return half * add_reduce(t, None, dtype), d
 
     return loss
 
@@ -123,7 +123,7 @@ def mse(shape, dtype, empty=np.empty):
         # generic: sum(diff * diff) / n
         np.subtract(out, y, d)
         np.multiply(d, d, t)
-        value = _sum(t, None, dtype) / n
+        value = add_reduce(t, None, dtype) / n
         np.multiply(d, scale, d)
         return value, d
 
@@ -146,16 +146,16 @@ def softmax_cross_entropy(shape, dtype, empty=np.empty):
         np.maximum.reduce(z, axis=1, keepdims=True, out=m)
         np.subtract(z, m, sh)  # logsumexp without overflow
         np.exp(sh, e)
-        _sum(e, axis=1, keepdims=True, out=tot)
+        add_reduce(e, axis=1, keepdims=True, out=tot)
         np.divide(e, tot, e)  # softmax: the gradient before the targets are subtracted
         np.log(tot, tot)
         np.subtract(sh, tot, sh)  # log_p
         if y.ndim == 1:
-            value = -_sum(sh[rows, y], axis=None, dtype=dtype) / n
+            value = -add_reduce(sh[rows, y], axis=None, dtype=dtype) / n
             e[rows, y] -= one
         else:
             np.multiply(y, sh, sh)
-            value = -_sum(sh, axis=None, dtype=dtype) / n
+            value = -add_reduce(sh, axis=None, dtype=dtype) / n
             np.subtract(e, y, e)
         np.divide(e, n_, e)
         return value, e

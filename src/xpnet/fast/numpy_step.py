@@ -87,7 +87,7 @@ def _plan(model) -> list | None:
     return stages or None
 
 
-def _row_blocks(n_i: int, n_o: int, itemsize: int, block_bytes: int) -> list[tuple[int, int]]:
+def row_blocks(n_i: int, n_o: int, itemsize: int, block_bytes: int) -> list[tuple[int, int]]:
     """Rows [a, b) of a (n_i, n_o) weight matrix in near-equal blocks of at most block_bytes."""
     n_blocks = -(-n_i * n_o * itemsize // block_bytes)
     rows = -(-n_i // n_blocks)
@@ -124,7 +124,7 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
     n_in, n_out = shapes[first_w][0], shapes[stages[-1][0]][1]
     # nesterov and adam need a scratch block besides the gradient block: halve both
     block_bytes = BLOCK_BYTES // 2 if opt.kind in ("nesterov", "adam") else BLOCK_BYTES
-    blocks = [_row_blocks(*shapes[wk], dtype.itemsize, block_bytes) for wk, _, _ in stages]
+    blocks = [row_blocks(*shapes[wk], dtype.itemsize, block_bytes) for wk, _, _ in stages]
     largest = max([(b - a) * shapes[wk][1] for (wk, _, _), bl in zip(stages, blocks) for a, b in bl]
                   + [shapes[bk][0] for _, bk, _ in stages if bk is not None])
     total = sum(int(np.prod(s)) for s in shapes.values())
@@ -276,7 +276,7 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
                     update(Wb, g, s)
                 if bb is not None:
                     b, g, s = bb
-                    K._sum(d, axis=0, out=g)
+                    K.add_reduce(d, axis=0, out=g)
                     update(b, g, s)
                 d = dx
         else:
@@ -293,7 +293,7 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
                 np.dot(d, W.T, dx)
             np.dot(hs[i].T, d, g_all[wk])
             if bk is not None:
-                K._sum(d, axis=0, out=g_all[bk])
+                K.add_reduce(d, axis=0, out=g_all[bk])
             d = dx
         given = hook(dict(g_all))
         params, state = owned["params"], owned["state"]
