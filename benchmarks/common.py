@@ -13,13 +13,13 @@ if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))  # benchmark this tree's sources, installed or not
 
 
-def xpnet_step(model, loss, opt, compiled: bool):
+def xpnet_step(model, loss, opt, fast: bool):
     """step(x, y, opt_state) -> (loss, outputs, opt_state): the fast step (an error if it does
     not apply: a benchmark must not silently time the generic one) or the generic, built once."""
     from xpnet.training import make_train_step
 
-    step = make_train_step(model, loss, opt, use_fast=compiled)
-    if compiled and step.path == "generic":
+    step = make_train_step(model, loss, opt, use_fast=fast)
+    if fast and step.path == "generic":
         raise RuntimeError(f"no fast step applies to {model!r}")
     return step
 

@@ -88,7 +88,7 @@ def run(quick: bool, reps: int) -> list[dict]:
                 crit(net(Xt[a:a + batch]), yt[a:a + batch]).backward()
                 topt.step()
 
-        xp_epoch(), torch_epoch()  # warm up: kernels compiled, memory pools filled
+        xp_epoch(), torch_epoch()  # warm up: kernels fast, memory pools filled
         t_xp = best_of(xp_epoch, reps, sync=b.sync)
         t_torch = best_of(torch_epoch, reps, sync=torch.cuda.synchronize)
         # CuPy's own rate for exactly the step's matmuls, back to back
@@ -98,6 +98,6 @@ def run(quick: bool, reps: int) -> list[dict]:
         flops = 2 * sum(m * k * q for m, k, q in step_matmul_shapes(batch)) * steps
         cfg = f"{'-'.join(map(str, SIZES))}, batch {batch}, float32, {n} samples on the device"
         rows.append(row("GPU MLP", cfg, "samples/s", n / t_xp, n / t_torch, "PyTorch eager CUDA", None, True,
-                        path="generic train_step (CuPy)", matmul_tflops_step=flops / t_xp / 1e12,
+                        path="generic step (CuPy)", matmul_tflops_step=flops / t_xp / 1e12,
                         matmul_tflops_cupy=flops / t_mm / 1e12, matmul_fraction=t_mm / t_xp))
     return rows

@@ -17,7 +17,7 @@ from common import ROOT, row, xpnet_step
 SIZES = [784, 512, 512, 10]
 
 
-def child(n: int, epochs: int, batch: int, compiled: bool, opt_name: str = "sgd") -> dict:
+def child(n: int, epochs: int, batch: int, fast: bool, opt_name: str = "sgd") -> dict:
     import tracemalloc
 
     import numpy as np
@@ -30,7 +30,7 @@ def child(n: int, epochs: int, batch: int, compiled: bool, opt_name: str = "sgd"
     def one_step(sizes):  # a tiny run first, so that lazy imports are not counted as the run's
         model = mlp(sizes, activation="relu", backend="numpy", dtype="float32", seed=0)
         loss, opt = SoftmaxCrossEntropy(), (adam(1e-3) if opt_name == "adam" else sgd(0.01))
-        return model, loss, opt, xpnet_step(model, loss, opt, compiled)
+        return model, loss, opt, xpnet_step(model, loss, opt, fast)
 
     model0, _, opt0, step0 = one_step([4, 3, 2])
     step0(np.ones((2, 4), np.float32), np.zeros(2, np.int64), step0.init_state())
@@ -57,8 +57,8 @@ def child(n: int, epochs: int, batch: int, compiled: bool, opt_name: str = "sgd"
             "params": params, "opt_state": opt_bytes, "activations_per_batch": acts}
 
 
-def measure(n: int, epochs: int, batch: int, compiled: bool, opt_name: str = "sgd") -> dict:
-    cmd = [sys.executable, __file__, "--child", str(n), str(epochs), str(batch), str(int(compiled)), opt_name]
+def measure(n: int, epochs: int, batch: int, fast: bool, opt_name: str = "sgd") -> dict:
+    cmd = [sys.executable, __file__, "--child", str(n), str(epochs), str(batch), str(int(fast)), opt_name]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT, timeout=600)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -66,11 +66,11 @@ def measure(n: int, epochs: int, batch: int, compiled: bool, opt_name: str = "sg
 def run(quick: bool, reps: int) -> list[dict]:
     n, epochs, batch = (1024, 2, 128) if quick else (20000, 3, 128)
     rows = []
-    for compiled, opt_name in ((True, "sgd"), (False, "sgd"), (True, "adam")):
-        m = measure(n, epochs, batch, compiled, opt_name)
+    for fast, opt_name in ((True, "sgd"), (False, "sgd"), (True, "adam")):
+        m = measure(n, epochs, batch, fast, opt_name)
         budget = m["dataset"] + m["params"] + m["opt_state"] + 2 * m["activations_per_batch"]
         growth = m["after_epoch"][-1] - m["after_epoch"][0]
-        path = "compiled step" if compiled else "generic train_step"
+        path = "fast step" if fast else "generic step"
         cfg = f"{'-'.join(map(str, SIZES))}, batch {batch}, {opt_name}, {n} samples, {epochs} epochs"
         # ratio = budget / peak: at least 1 means within budget
         rows.append(row("peak memory", cfg, "MiB", m["peak"] / 2**20, budget / 2**20,

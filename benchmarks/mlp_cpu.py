@@ -4,7 +4,7 @@ ReLU MLP, softmax cross-entropy from logits, plain SGD (and Adam, the CLI's defa
 one epoch over synthetic data in order (no shuffle, so both see the same batches), timed in
 interleaved slices (common.best_of_each_sliced). PyTorch starts from xpnet's initial weights;
 before timing, a few steps of both are checked to agree. Reported: samples per second of the
-compiled xpnet step, of the generic `train_step`, and of PyTorch.
+fast xpnet step, of the generic `train_step`, and of PyTorch.
 """
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ def data(n: int, n_in: int, n_out: int, seed: int = 0):
     return X, y
 
 
-def xpnet_trainer(sizes, compiled: bool, opt_name: str = "sgd"):
-    """(model, epoch(X, y, batch)): one epoch of xpnet training, compiled or generic."""
+def xpnet_trainer(sizes, fast: bool, opt_name: str = "sgd"):
+    """(model, epoch(X, y, batch)): one epoch of xpnet training, fast or generic."""
     from xpnet import mlp
     from xpnet.losses import SoftmaxCrossEntropy
     from xpnet.optim import adam, sgd
 
     model = mlp(sizes, activation="relu", backend="numpy", dtype="float32", seed=0)
     loss, opt = SoftmaxCrossEntropy(), {"sgd": sgd, "adam": adam}[opt_name](LR[opt_name])
-    step = xpnet_step(model, loss, opt, compiled)
+    step = xpnet_step(model, loss, opt, fast)
     state = [step.init_state()]
 
     def epoch(X, y, batch):
@@ -71,7 +71,7 @@ def torch_trainer(model, opt_name: str = "sgd"):
 
 def check_agree(sizes, X, y, batch, steps=5, opt_name="sgd"):
     """Same initial weights and the same updates: weights agree after a few steps."""
-    model, epoch = xpnet_trainer(sizes, compiled=True, opt_name=opt_name)
+    model, epoch = xpnet_trainer(sizes, fast=True, opt_name=opt_name)
     net, tepoch = torch_trainer(model, opt_name)
     Xs, ys = X[:batch * steps], y[:batch * steps]
     epoch(Xs, ys, batch)
@@ -103,26 +103,26 @@ def check_agree(sizes, X, y, batch, steps=5, opt_name="sgd"):
 
 def bench(sizes, batch: int, n: int, reps: int, target: float | None, name: str, generic: bool,
           opt_name: str = "sgd") -> list[dict]:
-    """Rows for the compiled step (and the generic one, when `generic`) against PyTorch."""
+    """Rows for the fast step (and the generic one, when `generic`) against PyTorch."""
     X, y = data(n, sizes[0], sizes[-1])
     worst = check_agree(sizes, X, y, batch, opt_name=opt_name)
-    _, fast = xpnet_trainer(sizes, compiled=True, opt_name=opt_name)
-    model, gen = xpnet_trainer(sizes, compiled=False, opt_name=opt_name)
+    _, fast = xpnet_trainer(sizes, fast=True, opt_name=opt_name)
+    model, gen = xpnet_trainer(sizes, fast=False, opt_name=opt_name)
     _, tor = torch_trainer(model, opt_name)
     fast(X[:batch * 4], y[:batch * 4], batch)  # warm up: buffers, BLAS threads, torch's allocator
     tor(X[:batch * 4], y[:batch * 4], batch)
-    fns = {"compiled": fast, "torch": tor}
+    fns = {"fast": fast, "torch": tor}
     if generic:  # for reference only; it keeps the default run under 10 minutes to skip some
         fns["generic"] = gen
     # an epoch in 20 slices, interleaved, best of reps per slice (see common.best_of_each_sliced)
     t = best_of_each_sliced({k: (lambda a, b, f=f: f(X[a:b], y[a:b], batch)) for k, f in fns.items()}, n, batch, reps)
     cfg = f"{'-'.join(map(str, sizes))}, batch {batch}, {opt_name}, float32, {n} samples"
     extra = dict(max_weight_diff_vs_torch=worst)
-    rows = [row(name, cfg, "samples/s", n / t["compiled"], n / t["torch"], "PyTorch eager CPU", target, True,
-                path="compiled step", **extra)]
+    rows = [row(name, cfg, "samples/s", n / t["fast"], n / t["torch"], "PyTorch eager CPU", target, True,
+                path="fast step", **extra)]
     if generic:
         rows.append(row(name, cfg, "samples/s", n / t["generic"], n / t["torch"], "PyTorch eager CPU", None, True,
-                        path="generic train_step", **extra))
+                        path="generic step", **extra))
     return rows
 
 

@@ -2,8 +2,8 @@
 iterations): xpnet through its public API against the seed's raw NumPy loop.
 
 Three contenders, run side by side: the seed's loop exactly as published, xpnet's generic
-`train_step`, and xpnet's compiled step (`backend.compile_train_step`). Before timing, the
-compiled step's final weights are checked bit for bit against the raw loop's.
+`train_step`, and xpnet's fast step (`make_train_step`, path "numpy"). Before timing, the
+fast step's final weights are checked bit for bit against the raw loop's.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def raw_numpy(iterations: int):
     return [syn0, syn1]
 
 
-def xpnet_run(iterations: int, compiled: bool):
+def xpnet_run(iterations: int, fast: bool):
     from xpnet import backend
     from xpnet.trask.common import trask_network
     from xpnet.losses import HalfSSE
@@ -41,7 +41,7 @@ def xpnet_run(iterations: int, compiled: bool):
     b = backend.get_backend("numpy")
     X_, y = b.asarray(X, "float64"), b.asarray(Y, "float64")
     model, loss, opt = trask_network([3, 4, 1], b), HalfSSE(), sgd(1.0)
-    step = xpnet_step(model, loss, opt, compiled)
+    step = xpnet_step(model, loss, opt, fast)
     state = step.init_state()
     for _ in range(iterations):
         _, _, state = step(X_, y, state)
@@ -51,19 +51,19 @@ def xpnet_run(iterations: int, compiled: bool):
 def run(quick: bool, reps: int) -> list[dict]:
     iterations = 500 if quick else 60000
     ref = raw_numpy(iterations)
-    for compiled in (False, True):
-        got = xpnet_run(iterations, compiled)
+    for fast in (False, True):
+        got = xpnet_run(iterations, fast)
         same = all(np.array_equal(a, b) for a, b in zip(ref, got))
         if not same:  # the published digits depend on this
-            raise AssertionError(f"seed network: xpnet (compiled={compiled}) weights differ from the raw loop's")
+            raise AssertionError(f"seed network: xpnet (fast={fast}) weights differ from the raw loop's")
     t = best_of_each({"raw": lambda: raw_numpy(iterations), "generic": lambda: xpnet_run(iterations, False),
-                      "compiled": lambda: xpnet_run(iterations, True)}, reps)
-    t_raw, t_gen, t_fast = t["raw"], t["generic"], t["compiled"]
+                      "fast": lambda: xpnet_run(iterations, True)}, reps)
+    t_raw, t_gen, t_fast = t["raw"], t["generic"], t["fast"]
     cfg = f"3-4-1 sigmoid, float64, {iterations} iterations"
     # target: at most 1.3x the raw loop's time, i.e. at least 1/1.3 of its speed
     return [
         row("seed three-layer", cfg, "seconds", t_fast, t_raw, "raw NumPy loop", 1 / 1.3, False,
-            path="compiled step", weights_equal="bit-identical"),
+            path="fast step", weights_equal="bit-identical"),
         row("seed three-layer", cfg, "seconds", t_gen, t_raw, "raw NumPy loop", None, False,
-            path="generic train_step", weights_equal="bit-identical"),
+            path="generic step", weights_equal="bit-identical"),
     ]
