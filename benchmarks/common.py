@@ -71,8 +71,13 @@ def machine() -> dict:
     """Versions, cores and BLAS threads: enough to know whether two result files compare."""
     import numpy as np
 
-    info = {"python": platform.python_version(), "numpy": np.__version__, "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(), "platform": platform.platform()}
+    info = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+    }
     try:
         import torch
 
@@ -88,14 +93,32 @@ def machine() -> dict:
     return info
 
 
-def row(benchmark: str, config: str, metric: str, xpnet: float, reference: float, ref_name: str,
-        target: float | None, higher_is_better: bool, **extra) -> dict:
+def row(
+    benchmark: str,
+    config: str,
+    metric: str,
+    xpnet: float,
+    reference: float,
+    ref_name: str,
+    target: float | None,
+    higher_is_better: bool,
+    **extra,
+) -> dict:
     """One line of the results table. ratio > 1 means xpnet is better (faster or higher rate)."""
     ratio = xpnet / reference if higher_is_better else reference / xpnet
     met = None if target is None else ratio >= target
-    return {"benchmark": benchmark, "config": config, "metric": metric, "xpnet": xpnet,
-            "reference": reference, "reference_name": ref_name, "ratio": ratio, "target": target,
-            "met": met, **extra}
+    return {
+        "benchmark": benchmark,
+        "config": config,
+        "metric": metric,
+        "xpnet": xpnet,
+        "reference": reference,
+        "reference_name": ref_name,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+        **extra,
+    }
 
 
 def fmt(v) -> str:

@@ -35,7 +35,7 @@ WORKLOADS = {
     "64-32-10, batch 32, sgd (fast)": ([64, 32, 10], 32, "sgd", True, "float32", 400),
 }
 
-WORKER = r'''
+WORKER = r"""
 import json, sys, time
 import numpy as np
 import xpnet
@@ -86,13 +86,14 @@ for line in sys.stdin:
     dt = time.perf_counter() - t0
     cache[name] = (step, state, batches)
     print(json.dumps(dt), flush=True)
-'''
+"""
 
 
 def _worker(tree: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(tree / "src"))
-    return subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, env=env, cwd=tree)
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=tree
+    )
 
 
 def _ask(proc: subprocess.Popen, name: str, spec: tuple) -> float:
@@ -112,14 +113,19 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="xpnet-base-") as tmp:
         base = Path(tmp) / "tree"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), args.base],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), args.base],
+            check=True,
+            capture_output=True,
+        )
         try:
-            workers = [(tree, _worker(path)) for _ in range(args.workers) for tree, path in (("this", ROOT), ("base", base))]
+            workers = [
+                (tree, _worker(path)) for _ in range(args.workers) for tree, path in (("this", ROOT), ("base", base))
+            ]
             best = {w: {n: float("inf") for n in WORKLOADS} for w in ("this", "base")}
             for r in range(args.rounds):
                 for name, spec in WORKLOADS.items():
-                    for tree, proc in (workers if r % 2 == 0 else workers[::-1]):  # the same load hits both
+                    for tree, proc in workers if r % 2 == 0 else workers[::-1]:  # the same load hits both
                         # a pause first: an idle worker's BLAS threads spin for a while after its
                         # slice and would take the cores from the next one
                         time.sleep(0.02)

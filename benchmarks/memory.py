@@ -48,13 +48,19 @@ def child(n: int, epochs: int, batch: int, fast: bool, opt_name: str = "sgd") ->
     tracemalloc.reset_peak()
     for _ in range(epochs):
         for a in range(0, n, batch):
-            _, _, state = step(X[a:a + batch, ...], y[a:a + batch], state)
+            _, _, state = step(X[a : a + batch, ...], y[a : a + batch], state)
         after_epoch.append(tracemalloc.get_traced_memory()[0] - base)
     peak = tracemalloc.get_traced_memory()[1] - base
     params = sum(v.nbytes for v in model.params.values())
     acts = batch * sum(SIZES) * 4  # the input batch and every layer's output, float32
-    return {"peak": peak, "after_epoch": after_epoch, "dataset": X.nbytes + y.nbytes,
-            "params": params, "opt_state": opt_bytes, "activations_per_batch": acts}
+    return {
+        "peak": peak,
+        "after_epoch": after_epoch,
+        "dataset": X.nbytes + y.nbytes,
+        "params": params,
+        "opt_state": opt_bytes,
+        "activations_per_batch": acts,
+    }
 
 
 def measure(n: int, epochs: int, batch: int, fast: bool, opt_name: str = "sgd") -> dict:
@@ -73,9 +79,21 @@ def run(quick: bool, reps: int) -> list[dict]:
         path = "fast step" if fast else "generic step"
         cfg = f"{'-'.join(map(str, SIZES))}, batch {batch}, {opt_name}, {n} samples, {epochs} epochs"
         # ratio = budget / peak: at least 1 means within budget
-        rows.append(row("peak memory", cfg, "MiB", m["peak"] / 2**20, budget / 2**20,
-                        "budget: data + params + opt state + 2 batches' activations", 1.0, False,
-                        path=path, growth_bytes_across_epochs=growth, **m))
+        rows.append(
+            row(
+                "peak memory",
+                cfg,
+                "MiB",
+                m["peak"] / 2**20,
+                budget / 2**20,
+                "budget: data + params + opt state + 2 batches' activations",
+                1.0,
+                False,
+                path=path,
+                growth_bytes_across_epochs=growth,
+                **m,
+            )
+        )
     return rows
 
 

@@ -37,7 +37,7 @@ def xpnet_trainer(sizes, fast: bool, opt_name: str = "sgd"):
     def epoch(X, y, batch):
         s = state[0]
         for a in range(0, X.shape[0], batch):
-            _, _, s = step(X[a:a + batch, ...], y[a:a + batch], s)
+            _, _, s = step(X[a : a + batch, ...], y[a : a + batch], s)
         state[0] = s
 
     return model, epoch
@@ -63,7 +63,7 @@ def torch_trainer(model, opt_name: str = "sgd"):
         Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
         for a in range(0, X.shape[0], batch):
             opt.zero_grad(set_to_none=True)
-            crit(net(Xt[a:a + batch]), yt[a:a + batch]).backward()
+            crit(net(Xt[a : a + batch]), yt[a : a + batch]).backward()
             opt.step()
 
     return net, epoch
@@ -73,12 +73,12 @@ def check_agree(sizes, X, y, batch, steps=5, opt_name="sgd"):
     """Same initial weights and the same updates: weights agree after a few steps."""
     model, epoch = xpnet_trainer(sizes, fast=True, opt_name=opt_name)
     net, tepoch = torch_trainer(model, opt_name)
-    Xs, ys = X[:batch * steps], y[:batch * steps]
+    Xs, ys = X[: batch * steps], y[: batch * steps]
     epoch(Xs, ys, batch)
     tepoch(Xs, ys, batch)
     linears = [m for m in net if hasattr(m, "weight")]
     worst, diffs = 0.0, []
-    for lin, k in zip(linears, [k for k in model.params if k.endswith(".W")]):
+    for lin, k in zip(linears, [k for k in model.params if k.endswith(".W")], strict=True):
         got, ref = np.asarray(model.params[k]), lin.weight.detach().numpy().T
         worst = max(worst, float(np.max(np.abs(got - ref))))
         diffs.append(np.abs(got - ref).ravel())
@@ -90,8 +90,10 @@ def check_agree(sizes, X, y, batch, steps=5, opt_name="sgd"):
         # most weights: require the median within lr / 50 and the worst within 2 * steps * lr.
         median = float(np.median(np.concatenate(diffs)))
         if worst > 2 * steps * LR["adam"] or median > LR["adam"] / 50:
-            raise AssertionError(f"MLP {sizes} (adam): xpnet and PyTorch weights differ by {worst:.3g} "
-                                 f"(median {median:.3g}) after {steps} steps")
+            raise AssertionError(
+                f"MLP {sizes} (adam): xpnet and PyTorch weights differ by {worst:.3g} "
+                f"(median {median:.3g}) after {steps} steps"
+            )
         return worst
     # Not bit-identical (different BLAS kernels), and a ReLU input within rounding of 0 can land
     # on different sides in the two libraries, which changes that unit's gradient for one
@@ -101,16 +103,17 @@ def check_agree(sizes, X, y, batch, steps=5, opt_name="sgd"):
     return worst
 
 
-def bench(sizes, batch: int, n: int, reps: int, target: float | None, name: str, generic: bool,
-          opt_name: str = "sgd") -> list[dict]:
+def bench(
+    sizes, batch: int, n: int, reps: int, target: float | None, name: str, generic: bool, opt_name: str = "sgd"
+) -> list[dict]:
     """Rows for the fast step (and the generic one, when `generic`) against PyTorch."""
     X, y = data(n, sizes[0], sizes[-1])
     worst = check_agree(sizes, X, y, batch, opt_name=opt_name)
     _, fast = xpnet_trainer(sizes, fast=True, opt_name=opt_name)
     model, gen = xpnet_trainer(sizes, fast=False, opt_name=opt_name)
     _, tor = torch_trainer(model, opt_name)
-    fast(X[:batch * 4], y[:batch * 4], batch)  # warm up: buffers, BLAS threads, torch's allocator
-    tor(X[:batch * 4], y[:batch * 4], batch)
+    fast(X[: batch * 4], y[: batch * 4], batch)  # warm up: buffers, BLAS threads, torch's allocator
+    tor(X[: batch * 4], y[: batch * 4], batch)
     fns = {"fast": fast, "torch": tor}
     if generic:  # for reference only; it keeps the default run under 10 minutes to skip some
         fns["generic"] = gen
@@ -118,11 +121,35 @@ def bench(sizes, batch: int, n: int, reps: int, target: float | None, name: str,
     t = best_of_each_sliced({k: (lambda a, b, f=f: f(X[a:b], y[a:b], batch)) for k, f in fns.items()}, n, batch, reps)
     cfg = f"{'-'.join(map(str, sizes))}, batch {batch}, {opt_name}, float32, {n} samples"
     extra = dict(max_weight_diff_vs_torch=worst)
-    rows = [row(name, cfg, "samples/s", n / t["fast"], n / t["torch"], "PyTorch eager CPU", target, True,
-                path="fast step", **extra)]
+    rows = [
+        row(
+            name,
+            cfg,
+            "samples/s",
+            n / t["fast"],
+            n / t["torch"],
+            "PyTorch eager CPU",
+            target,
+            True,
+            path="fast step",
+            **extra,
+        )
+    ]
     if generic:
-        rows.append(row(name, cfg, "samples/s", n / t["generic"], n / t["torch"], "PyTorch eager CPU", None, True,
-                        path="generic step", **extra))
+        rows.append(
+            row(
+                name,
+                cfg,
+                "samples/s",
+                n / t["generic"],
+                n / t["torch"],
+                "PyTorch eager CPU",
+                None,
+                True,
+                path="generic step",
+                **extra,
+            )
+        )
     return rows
 
 

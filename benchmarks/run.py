@@ -38,8 +38,16 @@ def _section(name: str):
 
 
 def run_all(quick: bool, reps: int, only: list[str]) -> dict:
-    results = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "quick": quick,
-               "reps": reps, "machine": common.machine(), "rows": [], "skipped": {}, "errors": {}, "seconds": {}}
+    results = {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "quick": quick,
+        "reps": reps,
+        "machine": common.machine(),
+        "rows": [],
+        "skipped": {},
+        "errors": {},
+        "seconds": {},
+    }
     for name in only:
         mod = _section(name)
         why = mod.unavailable() if hasattr(mod, "unavailable") else None
@@ -60,24 +68,35 @@ def run_all(quick: bool, reps: int, only: list[str]) -> dict:
 
 def markdown(res: dict) -> str:
     f = common.fmt
-    lines = [f"# xpnet benchmarks, {res['date']}{' (quick: smoke run, timings not meaningful)' if res['quick'] else ''}",
-             "", f"Best of {res['reps']}. ratio = xpnet / reference for rates, reference / xpnet for "
-             "seconds and memory: above 1 means xpnet is better. Target: the ratio the issue asks for.", "",
-             "| benchmark | config | path | metric | xpnet | reference | ratio | target | met |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# xpnet benchmarks, {res['date']}{' (quick: smoke run, timings not meaningful)' if res['quick'] else ''}",
+        "",
+        f"Best of {res['reps']}. ratio = xpnet / reference for rates, reference / xpnet for "
+        "seconds and memory: above 1 means xpnet is better. Target: the ratio the issue asks for.",
+        "",
+        "| benchmark | config | path | metric | xpnet | reference | ratio | target | met |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in res["rows"]:
-        lines.append(f"| {r['benchmark']} | {r['config']} | {r.get('path', '')} | {r['metric']} | {f(r['xpnet'])} | "
-                     f"{f(r['reference'])} ({r['reference_name']}) | {f(r['ratio'])} | {f(r['target'])} | "
-                     f"{'-' if r['met'] is None else ('yes' if r['met'] else 'NO')} |")
+        lines.append(
+            f"| {r['benchmark']} | {r['config']} | {r.get('path', '')} | {r['metric']} | {f(r['xpnet'])} | "
+            f"{f(r['reference'])} ({r['reference_name']}) | {f(r['ratio'])} | {f(r['target'])} | "
+            f"{'-' if r['met'] is None else ('yes' if r['met'] else 'NO')} |"
+        )
     extras = [r for r in res["rows"] if "growth_bytes_across_epochs" in r or "matmul_fraction" in r]
     for r in extras:
         if "growth_bytes_across_epochs" in r:
-            lines.append(f"\n- memory, {r['path']}, {r['config']}: growth across epochs {r['growth_bytes_across_epochs']} bytes; "
-                         f"peak {r['peak']} B = dataset {r['dataset']} + params {r['params']} + rest "
-                         f"{r['peak'] - r['dataset'] - r['params']} (activations per batch {r['activations_per_batch']})")
+            lines.append(
+                f"\n- memory, {r['path']}, {r['config']}: "
+                f"growth across epochs {r['growth_bytes_across_epochs']} bytes; "
+                f"peak {r['peak']} B = dataset {r['dataset']} + params {r['params']} + rest "
+                f"{r['peak'] - r['dataset'] - r['params']} (activations per batch {r['activations_per_batch']})"
+            )
         else:
-            lines.append(f"\n- {r['config']}: step matmul rate {f(r['matmul_tflops_step'])} TFLOP/s, CuPy's own "
-                         f"{f(r['matmul_tflops_cupy'])}: fraction {f(r['matmul_fraction'])}")
+            lines.append(
+                f"\n- {r['config']}: step matmul rate {f(r['matmul_tflops_step'])} TFLOP/s, CuPy's own "
+                f"{f(r['matmul_tflops_cupy'])}: fraction {f(r['matmul_fraction'])}"
+            )
     for k, v in res["skipped"].items():
         lines.append(f"\n- {k}: skipped ({v})")
     for k, v in res["errors"].items():
@@ -89,7 +108,9 @@ def markdown(res: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a short smoke run (small sizes, one repetition)")
-    p.add_argument("--reps", type=int, default=None, help="repetitions per measurement, best kept (default 3; 1 with --quick)")
+    p.add_argument(
+        "--reps", type=int, default=None, help="repetitions per measurement, best kept (default 3; 1 with --quick)"
+    )
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of: {', '.join(SECTIONS)}")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     a = p.parse_args(argv)

@@ -19,9 +19,10 @@ Y = [[0], [1], [1], [0]]
 def raw_numpy(iterations: int):
     """The seed program (iamtrask's "11 lines"), only renamed."""
     X_, y = np.array(X, dtype=float), np.array(Y, dtype=float)
-    np.random.seed(1)
-    syn0 = 2 * np.random.random((3, 4)) - 1
-    syn1 = 2 * np.random.random((4, 1)) - 1
+    # the seed program's legacy global generator, as published: the reference to reproduce
+    np.random.seed(1)  # noqa: NPY002
+    syn0 = 2 * np.random.random((3, 4)) - 1  # noqa: NPY002
+    syn1 = 2 * np.random.random((4, 1)) - 1  # noqa: NPY002
     for _ in range(iterations):
         l1 = 1 / (1 + np.exp(-(np.dot(X_, syn0))))
         l2 = 1 / (1 + np.exp(-(np.dot(l1, syn1))))
@@ -34,9 +35,9 @@ def raw_numpy(iterations: int):
 
 def xpnet_run(iterations: int, fast: bool):
     from xpnet import backend
-    from xpnet.trask.common import trask_network
     from xpnet.losses import HalfSSE
     from xpnet.optim import sgd
+    from xpnet.trask.common import trask_network
 
     b = backend.get_backend("numpy")
     X_, y = b.asarray(X, "float64"), b.asarray(Y, "float64")
@@ -53,17 +54,43 @@ def run(quick: bool, reps: int) -> list[dict]:
     ref = raw_numpy(iterations)
     for fast in (False, True):
         got = xpnet_run(iterations, fast)
-        same = all(np.array_equal(a, b) for a, b in zip(ref, got))
+        same = all(np.array_equal(a, b) for a, b in zip(ref, got, strict=True))
         if not same:  # the published digits depend on this
             raise AssertionError(f"seed network: xpnet (fast={fast}) weights differ from the raw loop's")
-    t = best_of_each({"raw": lambda: raw_numpy(iterations), "generic": lambda: xpnet_run(iterations, False),
-                      "fast": lambda: xpnet_run(iterations, True)}, reps)
+    t = best_of_each(
+        {
+            "raw": lambda: raw_numpy(iterations),
+            "generic": lambda: xpnet_run(iterations, False),
+            "fast": lambda: xpnet_run(iterations, True),
+        },
+        reps,
+    )
     t_raw, t_gen, t_fast = t["raw"], t["generic"], t["fast"]
     cfg = f"3-4-1 sigmoid, float64, {iterations} iterations"
     # target: at most 1.3x the raw loop's time, i.e. at least 1/1.3 of its speed
     return [
-        row("seed three-layer", cfg, "seconds", t_fast, t_raw, "raw NumPy loop", 1 / 1.3, False,
-            path="fast step", weights_equal="bit-identical"),
-        row("seed three-layer", cfg, "seconds", t_gen, t_raw, "raw NumPy loop", None, False,
-            path="generic step", weights_equal="bit-identical"),
+        row(
+            "seed three-layer",
+            cfg,
+            "seconds",
+            t_fast,
+            t_raw,
+            "raw NumPy loop",
+            1 / 1.3,
+            False,
+            path="fast step",
+            weights_equal="bit-identical",
+        ),
+        row(
+            "seed three-layer",
+            cfg,
+            "seconds",
+            t_gen,
+            t_raw,
+            "raw NumPy loop",
+            None,
+            False,
+            path="generic step",
+            weights_equal="bit-identical",
+        ),
     ]

@@ -3,10 +3,7 @@ digits features file, and a reference digits model trained on numpy."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
-import pytest
 
 from helpers import run_cli as _run_cli
 
@@ -35,21 +32,7 @@ def digits_features(tmp_path, n=40):
 
     X, y = load_digits(return_X_y=True)
     np.savez(tmp_path / "digits_in.npz", X=X[:n])
-    np.savetxt(tmp_path / "digits_in.csv", X[:n], delimiter=",", header=",".join(f"x{i}" for i in range(64)),
-               comments="")
+    np.savetxt(
+        tmp_path / "digits_in.csv", X[:n], delimiter=",", header=",".join(f"x{i}" for i in range(64)), comments=""
+    )
     return y[:n]
-
-
-@pytest.fixture(scope="module")
-def numpy_run(tmp_path_factory):
-    """A digits model trained on numpy in float64, with its evaluation and predictions on numpy:
-    the reference the other backends are compared with."""
-    tmp = tmp_path_factory.mktemp("run")
-    out = tmp / "digits"
-    r = run_cli("train", *DIGITS_TRAIN, "--backend", "numpy", "--dtype", "float64", "--out", out, "--json")
-    assert r.returncode == 0, r.stderr
-    digits_features(tmp)
-    ev = run_cli("evaluate", out, "--dataset", "digits", "--backend", "numpy", "--json")
-    pred = run_cli("predict", out, "--input", tmp / "digits_in.csv", "--backend", "numpy")
-    assert ev.returncode == pred.returncode == 0, ev.stderr + pred.stderr
-    return out, json.loads(r.stdout), json.loads(ev.stdout), pred.stdout

@@ -59,3 +59,22 @@ def numpy_backend():
 
 # Tolerances per dtype, used by cross-backend and gradient tests.
 RTOL = {"float64": 1e-10, "float32": 1e-4}
+
+
+@pytest.fixture(scope="module")
+def numpy_run(tmp_path_factory):
+    """A digits model trained on numpy in float64, with its evaluation and predictions on numpy:
+    the reference the command-line tests compare the other backends with."""
+    import json
+
+    from cli_helpers import DIGITS_TRAIN, digits_features, run_cli
+
+    tmp = tmp_path_factory.mktemp("run")
+    out = tmp / "digits"
+    r = run_cli("train", *DIGITS_TRAIN, "--backend", "numpy", "--dtype", "float64", "--out", out, "--json")
+    assert r.returncode == 0, r.stderr
+    digits_features(tmp)
+    ev = run_cli("evaluate", out, "--dataset", "digits", "--backend", "numpy", "--json")
+    pred = run_cli("predict", out, "--input", tmp / "digits_in.csv", "--backend", "numpy")
+    assert ev.returncode == pred.returncode == 0, ev.stderr + pred.stderr
+    return out, json.loads(r.stdout), json.loads(ev.stdout), pred.stdout

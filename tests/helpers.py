@@ -28,12 +28,12 @@ def numerical_grad(f, x_host, backend, dtype="float64", eps=1e-6):
     return g
 
 
-
 def assert_param_grads_match(model, grads, loss_value, backend, *, rtol, atol):
     """Every parameter's backpropagated gradient in `grads` equals central differences of
     `loss_value()` (a 0-d array computed from `model.params`), element by element."""
     assert set(grads) == set(model.params)
     for name, value in model.params.items():
+
         def f(v, name=name):
             saved = model.params[name]
             model.params[name] = v
@@ -41,8 +41,11 @@ def assert_param_grads_match(model, grads, loss_value, backend, *, rtol, atol):
                 return loss_value()
             finally:
                 model.params[name] = saved
-        np.testing.assert_allclose(host(grads[name]), numerical_grad(f, host(value).copy(), backend),
-                                   rtol=rtol, atol=atol, err_msg=name)
+
+        np.testing.assert_allclose(
+            host(grads[name]), numerical_grad(f, host(value).copy(), backend), rtol=rtol, atol=atol, err_msg=name
+        )
+
 
 SRC = __import__("pathlib").Path(__file__).resolve().parents[1] / "src"
 
@@ -55,5 +58,12 @@ def run_cli(*args, check=False, timeout=600, env=None, **kwargs):
 
     full_env = dict(os.environ, PYTHONPATH=str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "xpnet", *map(str, args)], capture_output=True, text=True,
-                          check=check, timeout=timeout, env=full_env, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "xpnet", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=timeout,
+        env=full_env,
+        **kwargs,
+    )

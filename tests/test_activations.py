@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.nn import ACTIVATIONS
-from xpnet.nn import Context, Dense
-
 from helpers import host
+from xpnet.nn import ACTIVATIONS, Context, Dense
 
 BIG = np.array([[-1000.0, -100.0, -1.0, 0.0, 1.0, 100.0, 1000.0]])
 
@@ -51,7 +49,9 @@ EXPECTED = {  # closed forms on the host, float64
     "relu": lambda z: np.maximum(z, 0),
     "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
     "identity": lambda z: z,
-    "softmax": lambda z: np.exp(z - z.max(1, keepdims=True)) / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True),
+    "softmax": lambda z: (
+        np.exp(z - z.max(1, keepdims=True)) / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)
+    ),
 }
 
 
@@ -92,8 +92,14 @@ def test_leaky_relu_rejects_bad_slope(bad):
 
 
 LAYERS = [
-    Dense(3, 4, bias=False, init="he_normal"), xpnet.Sigmoid(stable=False), xpnet.Tanh(), xpnet.ReLU(),
-    xpnet.LeakyReLU(0.2), xpnet.Softmax(), xpnet.Identity(), xpnet.Dropout(0.25),
+    Dense(3, 4, bias=False, init="he_normal"),
+    xpnet.Sigmoid(stable=False),
+    xpnet.Tanh(),
+    xpnet.ReLU(),
+    xpnet.LeakyReLU(0.2),
+    xpnet.Softmax(),
+    xpnet.Identity(),
+    xpnet.Dropout(0.25),
     xpnet.BatchNorm(4, momentum=0.3, eps=1e-3),
 ]
 

@@ -6,11 +6,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.nn import BatchNorm
-from xpnet.nn import Dropout
-from xpnet.nn import Context, Dense
-
 from helpers import assert_param_grads_match, host, numerical_grad
+from xpnet.nn import BatchNorm, Context, Dense, Dropout
 
 RTOL, ATOL = 1e-6, 1e-8
 
@@ -33,8 +30,10 @@ def test_batchnorm_gradient(training, backend):
     # non-trivial gamma, beta and running statistics, so every term of the backward rule counts
     host_params = {"gamma": rng.normal(size=3) + 1.5, "beta": rng.normal(size=3)}
     params = {k: backend.asarray(v, "float64") for k, v in host_params.items()}
-    buffers = {"running_mean": backend.asarray(rng.normal(size=3), "float64"),
-               "running_var": backend.asarray(rng.random(3) + 0.5, "float64")}
+    buffers = {
+        "running_mean": backend.asarray(rng.normal(size=3), "float64"),
+        "running_var": backend.asarray(rng.random(3) + 0.5, "float64"),
+    }
     x0 = rng.normal(size=(5, 3)) * 2 + 1
     w = backend.asarray(rng.normal(size=(5, 3)), "float64")
 
@@ -46,15 +45,20 @@ def test_batchnorm_gradient(training, backend):
             else:
                 p[name] = value
             return backend.xp.sum(layer.forward(p, buffers, x, _ctx(backend, training))[0] * w)
+
         return f
 
     out = layer.forward(params, buffers, backend.asarray(x0, "float64"), _ctx(backend, training))
     dx, grads = out[2](w)
     assert set(grads) == {"gamma", "beta"}
-    for name, got, at in [("x", dx, x0), ("gamma", grads["gamma"], host_params["gamma"]),
-                          ("beta", grads["beta"], host_params["beta"])]:
-        np.testing.assert_allclose(host(got), numerical_grad(f_of(name), at.copy(), backend),
-                                   rtol=RTOL, atol=ATOL, err_msg=name)
+    for name, got, at in [
+        ("x", dx, x0),
+        ("gamma", grads["gamma"], host_params["gamma"]),
+        ("beta", grads["beta"], host_params["beta"]),
+    ]:
+        np.testing.assert_allclose(
+            host(got), numerical_grad(f_of(name), at.copy(), backend), rtol=RTOL, atol=ATOL, err_msg=name
+        )
 
 
 @pytest.mark.parametrize("dtype,rtol", [("float32", 1e-6), ("float64", 1e-14)])
@@ -105,8 +109,9 @@ def test_matches_torch_batchnorm1d(dtype, rtol, backend):
 
 def test_whole_network_gradient_dense_batchnorm_relu_dropout(backend):
     rng = np.random.default_rng(4)
-    model = xpnet.Sequential([Dense(3, 6), BatchNorm(6), xpnet.ReLU(), Dropout(0.3), Dense(6, 2)],
-                             seed=3, backend=backend, dtype="float64")
+    model = xpnet.Sequential(
+        [Dense(3, 6), BatchNorm(6), xpnet.ReLU(), Dropout(0.3), Dense(6, 2)], seed=3, backend=backend, dtype="float64"
+    )
     x = backend.asarray(rng.normal(size=(8, 3)), "float64")
     y = backend.asarray(rng.integers(0, 2, 8), None)
     loss = xpnet.get_loss("softmax_cross_entropy")
@@ -137,8 +142,11 @@ def test_forward_is_pure_and_the_step_commits_the_buffers(backend):
 def test_errors():
     with pytest.raises(xpnet.ShapeError, match=r"BatchNorm\(n_features=4.*expects 4 features.*gives 3"):
         xpnet.Sequential([Dense(2, 3), BatchNorm(4)])
-    for kw, pattern in [(dict(n_features=0), "n_features.*0"), (dict(n_features=2, momentum=1.5), "momentum.*1.5"),
-                        (dict(n_features=2, eps=0.0), "eps.*0.0")]:
+    for kw, pattern in [
+        (dict(n_features=0), "n_features.*0"),
+        (dict(n_features=2, momentum=1.5), "momentum.*1.5"),
+        (dict(n_features=2, eps=0.0), "eps.*0.0"),
+    ]:
         with pytest.raises(xpnet.ConfigError, match=pattern):
             BatchNorm(**kw)
 

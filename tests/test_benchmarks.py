@@ -16,8 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_quick_run_writes_markdown_and_json(tmp_path):
     pytest.importorskip("torch")
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     mds, jsons = list(tmp_path.glob("*-quick.md")), list(tmp_path.glob("*-quick.json"))
     assert len(mds) == 1 and len(jsons) == 1
@@ -33,7 +38,12 @@ def test_quick_run_writes_markdown_and_json(tmp_path):
 
 
 def test_bad_option_is_refused(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--only", "nope", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--only", "nope", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert proc.returncode == 2 and "--only: unknown benchmark(s) nope" in proc.stderr
     assert not list(tmp_path.iterdir())

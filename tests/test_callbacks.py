@@ -6,11 +6,10 @@ import json
 import pytest
 
 import xpnet
-from xpnet.training.callbacks import History, as_callbacks
+from train_helpers import blobs, small_model
 from xpnet.errors import ConfigError
 from xpnet.optim import sgd
-
-from train_helpers import blobs, small_model
+from xpnet.training.callbacks import History, as_callbacks
 
 
 class Recorder(xpnet.Callback):
@@ -37,8 +36,16 @@ def test_hooks_are_called_in_order(backend):
     X, labels = blobs(n=10)
     rec = Recorder()
     xpnet.fit(small_model(backend), X, labels, optimizer=sgd(0.1), epochs=2, batch_size=4, callbacks=rec)
-    epoch = lambda e: [("epoch_begin", e), ("batch_end", 0, 3), ("batch_end", 1, 3), ("batch_end", 2, 3),  # noqa: E731
-                       ("epoch_end", e, ["accuracy", "loss"])]
+
+    def epoch(e):
+        return [
+            ("epoch_begin", e),
+            ("batch_end", 0, 3),
+            ("batch_end", 1, 3),
+            ("batch_end", 2, 3),
+            ("epoch_end", e, ["accuracy", "loss"]),
+        ]
+
     assert rec.events == [("train_begin", "Trainer"), *epoch(0), *epoch(1), ("train_end",)]
 
 
@@ -81,6 +88,10 @@ def test_history_round_trips_through_json():
     h.append(1, {"loss": 1.0, "accuracy": 0.75})
     h.best_epoch, h.stopped_early = 1, True
     d = json.loads(json.dumps(h.as_dict()))
-    assert d == {"history": {"loss": [1.5, 1.0], "accuracy": [0.5, 0.75]}, "epoch": [0, 1], "best_epoch": 1,
-                 "stopped_early": True}
+    assert d == {
+        "history": {"loss": [1.5, 1.0], "accuracy": [0.5, 0.75]},
+        "epoch": [0, 1],
+        "best_epoch": 1,
+        "stopped_early": True,
+    }
     assert History.from_dict(d).as_dict() == d

@@ -11,14 +11,18 @@ import numpy as np
 import pytest
 
 from xpnet import BatchNorm, Dense, Dropout, HostRandom, ReLU, Sequential, Sigmoid, get_backend, mlp, to_numpy
+from xpnet.errors import CheckpointError, ConfigError
 from xpnet.io.arrays_file import FORMAT_VERSION, META_KEY, digest, load_arrays, save_arrays
 from xpnet.io.model_file import layer_registry, load_model, save_model
-from xpnet.errors import CheckpointError, ConfigError
 
 
 def _model(backend, dtype="float32"):
-    return Sequential([Dense(3, 5), Sigmoid(), Dense(5, 4), ReLU(), Dense(4, 2, bias=False), Sigmoid(stable=False)],
-                      seed=7, backend=backend, dtype=dtype)
+    return Sequential(
+        [Dense(3, 5), Sigmoid(), Dense(5, 4), ReLU(), Dense(4, 2, bias=False), Sigmoid(stable=False)],
+        seed=7,
+        backend=backend,
+        dtype=dtype,
+    )
 
 
 def _assert_same(model_a, model_b):
@@ -46,8 +50,11 @@ def test_round_trip_identical_on_numpy_and_fixture_backend(backend, tmp_path, dt
         x = np.linspace(-2, 2, 12).reshape(4, 3)
         # same values in, so predictions agree to the dtype's rounding across libraries
         y_loaded = loaded.predict(loaded.backend.asarray(x, dtype))
-        np.testing.assert_allclose(to_numpy(y_loaded), to_numpy(model.predict(backend.asarray(x, dtype))),
-                                   rtol={"float32": 1e-5, "float64": 1e-12}[dtype])
+        np.testing.assert_allclose(
+            to_numpy(y_loaded),
+            to_numpy(model.predict(backend.asarray(x, dtype))),
+            rtol={"float32": 1e-5, "float64": 1e-12}[dtype],
+        )
 
 
 def test_loaded_model_lives_on_the_requested_device(backend, tmp_path):
@@ -106,8 +113,11 @@ def test_interrupted_save_keeps_previous_file_and_leaves_no_temp(tmp_path, monke
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom) if fail_in == "replace" else monkeypatch.setattr(np, "savez", boom)
-    new = Sequential([Dense(3, 5), Sigmoid(), Dense(5, 4), ReLU(), Dense(4, 2, bias=False), Sigmoid(stable=False)],
-                     seed=99, backend="numpy")
+    new = Sequential(
+        [Dense(3, 5), Sigmoid(), Dense(5, 4), ReLU(), Dense(4, 2, bias=False), Sigmoid(stable=False)],
+        seed=99,
+        backend="numpy",
+    )
     with pytest.raises(OSError, match="disk full"):
         save_model(path, new, metadata={"version": "new"})
     monkeypatch.undo()
@@ -296,8 +306,9 @@ def test_bfloat16_round_trip_is_exact_through_float32(tmp_path):
 
 
 def test_dropout_and_batchnorm_round_trip_with_running_statistics(backend, tmp_path):
-    model = Sequential([Dense(3, 4), BatchNorm(4), ReLU(), Dropout(0.3), Dense(4, 2)],
-                       seed=1, backend=backend, dtype="float64")
+    model = Sequential(
+        [Dense(3, 4), BatchNorm(4), ReLU(), Dropout(0.3), Dense(4, 2)], seed=1, backend=backend, dtype="float64"
+    )
     x = backend.asarray(np.random.default_rng(0).normal(size=(8, 3)), "float64")
     model.buffers = model.forward(x, training=True, rng=HostRandom(2))[1]  # running statistics off their start
     save_model(tmp_path / "m.npz", model)

@@ -10,8 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from cli_helpers import DIGITS_TRAIN, backend_args, digits_features, numpy_run, run_cli  # noqa: F401 (numpy_run is a fixture)
-
+from cli_helpers import DIGITS_TRAIN, backend_args, digits_features, run_cli
 
 # --- the round trip ------------------------------------------------------------------------------
 
@@ -25,7 +24,11 @@ def test_train_evaluate_predict_round_trip(backend, tmp_path):
     assert result["metrics"]["val_accuracy"] >= 0.9
     assert sorted(p.name for p in out.iterdir()) == ["curves.png", "history.csv", "history.json", "model.npz"]
     assert {k: v.split("/")[-1] for k, v in result["files"].items()} == {
-        "model": "model.npz", "history_json": "history.json", "history_csv": "history.csv", "curves": "curves.png"}
+        "model": "model.npz",
+        "history_json": "history.json",
+        "history_csv": "history.csv",
+        "curves": "curves.png",
+    }
     history = json.loads((out / "history.json").read_text())["history"]
     assert len(history["loss"]) == 8 and history["loss"][-1] < history["loss"][0]
     csv_rows = (out / "history.csv").read_text().splitlines()
@@ -66,8 +69,9 @@ def test_evaluate_and_predict_on_another_backend_agree(backend, numpy_run, tmp_p
     rows_b = [line.split(",") for line in r.stdout.splitlines()]
     assert rows_a[0] == rows_b[0] == ["prediction", *(f"p_{i}" for i in range(10))] and len(rows_a) == 41
     assert [r[0] for r in rows_a] == [r[0] for r in rows_b]
-    np.testing.assert_allclose(np.array([r[1:] for r in rows_a[1:]], float),
-                               np.array([r[1:] for r in rows_b[1:]], float), rtol=1e-5)  # 6 printed digits
+    np.testing.assert_allclose(
+        np.array([r[1:] for r in rows_a[1:]], float), np.array([r[1:] for r in rows_b[1:]], float), rtol=1e-5
+    )  # 6 printed digits
 
 
 def test_predict_csv_file_and_json(numpy_run, tmp_path):
@@ -77,7 +81,7 @@ def test_predict_csv_file_and_json(numpy_run, tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"rows": 40, "output": str(tmp_path / "p.csv")}
     lines = (tmp_path / "p.csv").read_text().splitlines()
-    assert len(lines) == 41 and np.mean([int(l.split(",")[0]) for l in lines[1:]] == y) >= 0.9
+    assert len(lines) == 41 and np.mean([int(line.split(",")[0]) for line in lines[1:]] == y) >= 0.9
     r = run_cli("predict", out, "--input", tmp_path / "digits_in.npz", "--json")
     cols = json.loads(r.stdout)["columns"]
     assert len(cols["prediction"]) == 40 and np.allclose(np.sum([cols[f"p_{i}"] for i in range(10)], axis=0), 1)
@@ -87,11 +91,28 @@ def test_regression_csv_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 3))
     t = X @ np.array([1.5, -2.0, 0.5]) + 3.0
-    rows = "\n".join(",".join(f"{v:.6f}" for v in (*x, ty)) for x, ty in zip(X, t))
+    rows = "\n".join(",".join(f"{v:.6f}" for v in (*x, ty)) for x, ty in zip(X, t, strict=True))
     (tmp_path / "reg.csv").write_text("a,b,c,price\n" + rows + "\n")
     out = tmp_path / "reg"
-    r = run_cli("train", "--dataset", tmp_path / "reg.csv", "--target", "price", "--layers", "16", "--epochs", "60",
-                "--lr", "0.01", "--backend", "numpy", "--out", out, "--json", "--quiet")
+    r = run_cli(
+        "train",
+        "--dataset",
+        tmp_path / "reg.csv",
+        "--target",
+        "price",
+        "--layers",
+        "16",
+        "--epochs",
+        "60",
+        "--lr",
+        "0.01",
+        "--backend",
+        "numpy",
+        "--out",
+        out,
+        "--json",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     assert "accuracy" not in json.loads(r.stdout)["metrics"]
     ev = json.loads(run_cli("evaluate", out, "--dataset", tmp_path / "reg.csv", "--json").stdout)
@@ -112,11 +133,45 @@ def test_every_training_option_and_a_binary_loss(tmp_path):
     """Dropout, batch norm, L2, clipping, momentum, early stopping (and torch's own generator) in
     one run; the model file rebuilds those layers; bce_logits gives one output and two columns."""
     out = tmp_path / "bc"
-    r = run_cli("train", "--dataset", "breast-cancer", "--layers", "16,8", "--activation", "tanh", "--loss",
-                "bce_logits", "--optimizer", "momentum", "--lr", "0.05", "--momentum", "0.8", "--batch-size", "64",
-                "--epochs", "40", "--dropout", "0.1", "--batchnorm", "--l2", "1e-4", "--clip-norm", "1.0",
-                "--patience", "3", "--seed", "1", "--dtype", "float64", "--out", out, "--json", "--quiet",
-                *(["--backend", "torch", "--device-rng"] if _has_torch() else []))
+    r = run_cli(
+        "train",
+        "--dataset",
+        "breast-cancer",
+        "--layers",
+        "16,8",
+        "--activation",
+        "tanh",
+        "--loss",
+        "bce_logits",
+        "--optimizer",
+        "momentum",
+        "--lr",
+        "0.05",
+        "--momentum",
+        "0.8",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "40",
+        "--dropout",
+        "0.1",
+        "--batchnorm",
+        "--l2",
+        "1e-4",
+        "--clip-norm",
+        "1.0",
+        "--patience",
+        "3",
+        "--seed",
+        "1",
+        "--dtype",
+        "float64",
+        "--out",
+        out,
+        "--json",
+        "--quiet",
+        *(["--backend", "torch", "--device-rng"] if _has_torch() else []),
+    )
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["metrics"]["val_accuracy"] >= 0.9
@@ -130,7 +185,7 @@ def test_every_training_option_and_a_binary_loss(tmp_path):
     np.save(tmp_path / "x.npy", load_breast_cancer().data[:10])
     lines = run_cli("predict", out, "--input", tmp_path / "x.npy").stdout.splitlines()
     assert lines[0] == "prediction,p_malignant,p_benign" and len(lines) == 11  # the labels by name
-    assert all(abs(float(p0) + float(p1) - 1) < 1e-5 for _, p0, p1 in (l.split(",") for l in lines[1:]))
+    assert all(abs(float(p0) + float(p1) - 1) < 1e-5 for _, p0, p1 in (line.split(",") for line in lines[1:]))
 
 
 # --- progress and summary ------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from cli_helpers import digits_features, numpy_run, run_cli  # noqa: F401 (numpy_run is a fixture)
+from cli_helpers import digits_features, run_cli
 
 
 def assert_refused(r, *words):
@@ -103,8 +103,9 @@ def test_evaluate_and_predict_bad_input(numpy_run, tmp_path):
     assert_refused(run_cli("evaluate", tmp_path, "--dataset", "digits"), "model.npz")
     assert_refused(run_cli("evaluate", out, "--dataset", "iris"), "iris", "4", "64")  # width
     np.savez(tmp_path / "wide.npz", X=np.zeros((3, 5)))
-    assert_refused(run_cli("predict", out, "--input", tmp_path / "wide.npz", "--output", tmp_path / "p.npz"),
-                   "wide.npz", "5", "64")
+    assert_refused(
+        run_cli("predict", out, "--input", tmp_path / "wide.npz", "--output", tmp_path / "p.npz"), "wide.npz", "5", "64"
+    )
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "labels.npz", X=rng.random((4, 64)), y=np.array([0, 3, 12, 1]))
     assert_refused(run_cli("evaluate", out, "--dataset", tmp_path / "labels.npz"), "labels.npz", "12")

@@ -3,13 +3,12 @@ same weights and losses within 1e-10 relative in float64 and 1e-4 in float32."""
 
 import numpy as np
 import pytest
+from conftest import RTOL
 
 import xpnet
+from helpers import host
 from xpnet.losses import get_loss
 from xpnet.optim import sgd
-
-from conftest import RTOL
-from helpers import host
 
 
 def _model(backend, dtype):
@@ -45,5 +44,7 @@ def test_training_steps_agree(backend, dtype):
     w, losses = _train(backend, dtype)
     np.testing.assert_allclose(losses, ref_l, rtol=RTOL[dtype])
     for k in ref_w:
-        np.testing.assert_allclose(w[k], ref_w[k], rtol=RTOL[dtype], atol=RTOL[dtype] * np.abs(ref_w[k]).max(), err_msg=k)
+        np.testing.assert_allclose(
+            w[k], ref_w[k], rtol=RTOL[dtype], atol=RTOL[dtype] * np.abs(ref_w[k]).max(), err_msg=k
+        )
     assert ref_l[-1] < ref_l[0]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from xpnet import to_numpy
-from xpnet.io import EMBEDDED_NAMES, load_dataset, load_features, train_test_split
 from xpnet.errors import ConfigError, DataError
+from xpnet.io import EMBEDDED_NAMES, load_dataset, load_features, train_test_split
 
 
 def _refused(match, fn, *args, **kwargs):
@@ -23,8 +23,15 @@ def _refused(match, fn, *args, **kwargs):
 
 # --- embedded ---------------------------------------------------------------------------------
 
-SHAPES = {"xor": (4, 3, 2), "seed-and": (4, 3, 2), "seed-single": (4, 3, 2), "digits": (1797, 64, 10),
-          "iris": (150, 4, 3), "wine": (178, 13, 3), "breast-cancer": (569, 30, 2)}
+SHAPES = {
+    "xor": (4, 3, 2),
+    "seed-and": (4, 3, 2),
+    "seed-single": (4, 3, 2),
+    "digits": (1797, 64, 10),
+    "iris": (150, 4, 3),
+    "wine": (178, 13, 3),
+    "breast-cancer": (569, 30, 2),
+}
 
 
 @pytest.mark.parametrize("name", EMBEDDED_NAMES)
@@ -99,19 +106,22 @@ def test_csv_float_target_is_regression_and_default_target_is_last(tmp_path):
     np.testing.assert_array_equal(ds.y, [[0.5], [1.25]])
 
 
-@pytest.mark.parametrize("text, target, match", [
-    ("", None, "empty file"),
-    ("a,b,y\n", None, "no data rows"),
-    ("a,b,y\n1,2,0\n", "label", "no target column 'label'; columns: a, b, y"),
-    ("a,b,y\n1,2,0\n1,oops,1\n", "y", r"line 3, column 'b': non-numeric value 'oops'"),
-    ("a,b,y\n1,2,0\n1,,1\n", "y", r"line 3, column 'b': non-numeric value ''"),
-    ("a,b,y\n1,nan,0\n", "y", r"line 2, column 'b': nan \(NaN and inf"),
-    ("a,b,y\n1,2,0\n-inf,2,1\n", "y", r"line 3, column 'a': -inf"),
-    ("a,b,y\n1,2,0\n1,2\n", "y", "line 3 has 2 fields, the header has 3"),
-    ("a,b,y\n1,2,0\n1,2,3,4\n", "y", "line 3 has 4 fields"),
-    ("a,b,y\n1,2,0\n1,2, \n", "y", "line 3, column 'y': empty target value"),
-    ("y\n1\n2\n", "y", "no feature columns"),
-])
+@pytest.mark.parametrize(
+    "text, target, match",
+    [
+        ("", None, "empty file"),
+        ("a,b,y\n", None, "no data rows"),
+        ("a,b,y\n1,2,0\n", "label", "no target column 'label'; columns: a, b, y"),
+        ("a,b,y\n1,2,0\n1,oops,1\n", "y", r"line 3, column 'b': non-numeric value 'oops'"),
+        ("a,b,y\n1,2,0\n1,,1\n", "y", r"line 3, column 'b': non-numeric value ''"),
+        ("a,b,y\n1,nan,0\n", "y", r"line 2, column 'b': nan \(NaN and inf"),
+        ("a,b,y\n1,2,0\n-inf,2,1\n", "y", r"line 3, column 'a': -inf"),
+        ("a,b,y\n1,2,0\n1,2\n", "y", "line 3 has 2 fields, the header has 3"),
+        ("a,b,y\n1,2,0\n1,2,3,4\n", "y", "line 3 has 4 fields"),
+        ("a,b,y\n1,2,0\n1,2, \n", "y", "line 3, column 'y': empty target value"),
+        ("y\n1\n2\n", "y", "no feature columns"),
+    ],
+)
 def test_csv_bad_files(tmp_path, text, target, match):
     path = _csv(tmp_path, text)
     msg = _refused(match, load_dataset, path, target=target)
@@ -147,14 +157,17 @@ def test_npz_classification_and_regression(tmp_path):
     assert ds.task == "regression" and ds.y.shape == (3, 1)
 
 
-@pytest.mark.parametrize("arrays, match", [
-    ({"X": np.ones((2, 2))}, "no array named 'y'"),
-    ({"X": np.ones((2, 2)), "y": np.array([{}, 1], dtype=object)}, "object \\(pickled\\) array"),
-    ({"X": np.ones((3, 2)), "y": np.zeros(2, np.int64)}, r"y has shape \(2,\)"),
-    ({"X": np.array([[1.0, np.nan]]), "y": np.zeros(1, np.int64)}, "NaN and inf"),
-    ({"X": np.array([["a", "b"]]), "y": np.zeros(1, np.int64)}, "expected numbers"),
-    ({"X": np.ones((2, 2, 2)), "y": np.zeros(2, np.int64)}, "2-D"),
-])
+@pytest.mark.parametrize(
+    "arrays, match",
+    [
+        ({"X": np.ones((2, 2))}, "no array named 'y'"),
+        ({"X": np.ones((2, 2)), "y": np.array([{}, 1], dtype=object)}, "object \\(pickled\\) array"),
+        ({"X": np.ones((3, 2)), "y": np.zeros(2, np.int64)}, r"y has shape \(2,\)"),
+        ({"X": np.array([[1.0, np.nan]]), "y": np.zeros(1, np.int64)}, "NaN and inf"),
+        ({"X": np.array([["a", "b"]]), "y": np.zeros(1, np.int64)}, "expected numbers"),
+        ({"X": np.ones((2, 2, 2)), "y": np.zeros(2, np.int64)}, "2-D"),
+    ],
+)
 def test_npz_bad_files(tmp_path, arrays, match):
     np.savez(tmp_path / "bad.npz", **arrays)
     assert "bad.npz" in _refused(match, load_dataset, tmp_path / "bad.npz")

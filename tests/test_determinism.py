@@ -17,9 +17,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.io import load_dataset
-
 from helpers import SRC
+from xpnet.io import load_dataset
 
 TOL = {"float64": 1e-12, "float32": 1e-5}  # relative to each tensor's largest magnitude
 EPOCHS, BATCH = 6, 32  # 270 training rows: 9 batches per epoch, 54 steps
@@ -31,8 +30,9 @@ def digits_run(backend, dtype, seed=0):
     X, y = ds.X[:300] / 16.0, ds.y[:300]
     layers = [xpnet.Dense(64, 32), xpnet.ReLU(), xpnet.Dropout(0.1), xpnet.Dense(32, 10)]
     model = xpnet.Sequential(layers, seed=seed, backend=backend, dtype=dtype)
-    h = xpnet.fit(model, X, y, optimizer=xpnet.adam(1e-3), epochs=EPOCHS, batch_size=BATCH, seed=seed,
-                  validation_split=0.1)
+    h = xpnet.fit(
+        model, X, y, optimizer=xpnet.adam(1e-3), epochs=EPOCHS, batch_size=BATCH, seed=seed, validation_split=0.1
+    )
     return {k: xpnet.to_numpy(v).astype(np.float64) for k, v in model.params.items()}, h.history
 
 
@@ -52,12 +52,13 @@ def test_same_bits_in_a_fresh_process(tmp_path, name):
     """Nothing process-dependent (hash seeds, allocation addresses, thread start-up) leaks in."""
     pytest.importorskip(name)
     out = tmp_path / "w.npz"
-    code = (f"import sys; sys.path[:0] = [{str(SRC.parent / 'tests')!r}, {str(SRC)!r}]\n"
-            "import numpy as np, test_determinism as t\n"
-            "try:\n    import torch; torch.set_num_threads(1)\nexcept ImportError:\n    pass\n"
-            f"w, h = t.digits_run({name!r}, 'float64')\nnp.savez({str(out)!r}, **w)\n")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=300,
-                   env=dict(os.environ, PYTHONHASHSEED="12345"))
+    code = (
+        f"import sys; sys.path[:0] = [{str(SRC.parent / 'tests')!r}, {str(SRC)!r}]\n"
+        "import numpy as np, test_determinism as t\n"
+        "try:\n    import torch; torch.set_num_threads(1)\nexcept ImportError:\n    pass\n"
+        f"w, h = t.digits_run({name!r}, 'float64')\nnp.savez({str(out)!r}, **w)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300, env=dict(os.environ, PYTHONHASHSEED="12345"))
     here, _ = digits_run(name, "float64")
     with np.load(out) as there:
         for k in here:

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.backend import DeviceRandom, HostRandom
-
 from helpers import host
+from xpnet.backend import DeviceRandom, HostRandom
 
 
 def _device_backend(backend):
@@ -46,10 +45,21 @@ def test_training_with_device_rng(backend):
     X, y = rng.normal(size=(64, 6)), rng.integers(0, 3, 64)
     runs = []
     for _ in range(2):
-        model = xpnet.Sequential([xpnet.Dense(6, 16), xpnet.ReLU(), xpnet.Dropout(0.3), xpnet.Dense(16, 3)],
-                                 seed=1, backend=b, dtype="float64")
-        hist = xpnet.fit(model, b.asarray(X, "float64"), b.asarray(y), optimizer=xpnet.adam(1e-2), epochs=5,
-                         batch_size=16, device_rng=True)
+        model = xpnet.Sequential(
+            [xpnet.Dense(6, 16), xpnet.ReLU(), xpnet.Dropout(0.3), xpnet.Dense(16, 3)],
+            seed=1,
+            backend=b,
+            dtype="float64",
+        )
+        hist = xpnet.fit(
+            model,
+            b.asarray(X, "float64"),
+            b.asarray(y),
+            optimizer=xpnet.adam(1e-2),
+            epochs=5,
+            batch_size=16,
+            device_rng=True,
+        )
         runs.append((hist.history["loss"], {k: host(v) for k, v in model.params.items()}))
     assert runs[0][0] == runs[1][0]  # same seed, same device draws
     for k in runs[0][1]:

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.optim import adam
-
 from helpers import host
+from xpnet.optim import adam
 
 
 def _digits():
@@ -21,8 +20,17 @@ def _digits():
 def test_digits_reach_95_percent(backend):
     X_train, X_test, y_train, y_test = _digits()
     model = xpnet.mlp([64, 64, 10], activation="relu", backend=backend, seed=0)
-    history = xpnet.fit(model, X_train, y_train, optimizer=adam(3e-3), epochs=15, batch_size=32, seed=0,
-                        validation_split=0.1, patience=5)
+    history = xpnet.fit(
+        model,
+        X_train,
+        y_train,
+        optimizer=adam(3e-3),
+        epochs=15,
+        batch_size=32,
+        seed=0,
+        validation_split=0.1,
+        patience=5,
+    )
     out = model.predict(backend.asarray(X_test, "float32"))
     test_accuracy = float(np.mean(host(out).argmax(axis=1) == y_test))
     assert test_accuracy >= 0.95, (test_accuracy, history)

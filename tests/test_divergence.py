@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.losses import MSE
-from xpnet.training.checkpoints import CheckpointCallback, read_checkpoint
-
 from helpers import host, run_cli
 from train_helpers import assert_same_weights, count_host_transfers, weights
+from xpnet.losses import MSE
+from xpnet.training.checkpoints import CheckpointCallback, read_checkpoint
 
 N, BATCH = 40, 4  # 10 steps per epoch
 
@@ -47,17 +46,24 @@ def _data():
 
 
 def _trainer(backend, loss, callbacks=(), **kw):
-    model = xpnet.Sequential([xpnet.Dense(3, 8), xpnet.Tanh(), xpnet.Dropout(0.2), xpnet.Dense(8, 1)],
-                             seed=2, backend=backend, dtype="float64")
-    return xpnet.Trainer(model, loss=loss, optimizer=xpnet.adam(0.01), batch_size=BATCH, seed=3,
-                         callbacks=list(callbacks), **kw)
+    model = xpnet.Sequential(
+        [xpnet.Dense(3, 8), xpnet.Tanh(), xpnet.Dropout(0.2), xpnet.Dense(8, 1)],
+        seed=2,
+        backend=backend,
+        dtype="float64",
+    )
+    return xpnet.Trainer(
+        model, loss=loss, optimizer=xpnet.adam(0.01), batch_size=BATCH, seed=3, callbacks=list(callbacks), **kw
+    )
 
 
 def test_a_nan_gradient_behind_a_finite_loss_stops_training(backend):
     X, y = _data()
     starts = EpochStarts()
     trainer = _trainer(backend, PoisonedMSE(bad=23), [starts])
-    with pytest.raises(xpnet.DivergenceError, match=r"^training diverged at epoch 2, step 23 \(batch 4 of 10\)") as info:
+    with pytest.raises(
+        xpnet.DivergenceError, match=r"^training diverged at epoch 2, step 23 \(batch 4 of 10\)"
+    ) as info:
         trainer.fit(X, y, epochs=5)
     assert (info.value.epoch, info.value.step, info.value.batch) == (2, 23, 3)
     assert "\n" not in str(info.value)
@@ -89,7 +95,7 @@ def test_the_last_finite_state_is_saved_by_a_training_checkpoint(backend, tmp_pa
         trainer.fit(X, y, epochs=6)
     arrays, meta = read_checkpoint(tmp_path)
     assert meta["epoch"] == 3 and meta["step"] == 30  # not the epoch-2 file of every=2: epoch 3's start
-    saved = {k[len("params/"):]: v for k, v in arrays.items() if k.startswith("params/")}
+    saved = {k[len("params/") :]: v for k, v in arrays.items() if k.startswith("params/")}
     assert_same_weights(saved, {k: host(v) for k, v in trainer.model.params.items()})
 
 
@@ -116,9 +122,27 @@ def test_the_guard_adds_no_device_to_host_transfer(backend, monkeypatch):
 
 def test_cli_saves_the_last_finite_model_and_exits_2(tmp_path):
     out = tmp_path / "run"
-    r = run_cli("train", "--dataset", "digits", "--layers", "32", "--optimizer", "sgd", "--lr", "1e6",
-                "--epochs", "5", "--dtype", "float64", "--backend", "numpy", "--out", out, "--quiet",
-                env={"PYTHONWARNINGS": "ignore"})
+    r = run_cli(
+        "train",
+        "--dataset",
+        "digits",
+        "--layers",
+        "32",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e6",
+        "--epochs",
+        "5",
+        "--dtype",
+        "float64",
+        "--backend",
+        "numpy",
+        "--out",
+        out,
+        "--quiet",
+        env={"PYTHONWARNINGS": "ignore"},
+    )
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "diverged at epoch" in lines[0] and "step" in lines[0], r.stderr

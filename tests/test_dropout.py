@@ -5,10 +5,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.nn import Dropout
-from xpnet.nn import Context
-
 from helpers import host, numerical_grad
+from xpnet.nn import Context, Dropout
 
 
 def _ctx(backend, training, rng=None):
@@ -40,8 +38,9 @@ def test_training_keeps_scaled_units_and_preserves_the_mean(dtype, backend):
 def test_same_seed_same_mask_on_every_backend(backend, numpy_backend):
     x = np.ones((8, 16))
     y, _, _ = Dropout(0.5).forward({}, {}, backend.asarray(x, "float32"), _ctx(backend, True, xpnet.HostRandom(42)))
-    ref, _, _ = Dropout(0.5).forward({}, {}, numpy_backend.asarray(x, "float32"),
-                                  _ctx(numpy_backend, True, xpnet.HostRandom(42)))
+    ref, _, _ = Dropout(0.5).forward(
+        {}, {}, numpy_backend.asarray(x, "float32"), _ctx(numpy_backend, True, xpnet.HostRandom(42))
+    )
     np.testing.assert_array_equal(host(y), host(ref))
     other, _, _ = Dropout(0.5).forward({}, {}, backend.asarray(x, "float32"), _ctx(backend, True, xpnet.HostRandom(43)))
     assert (host(other) != host(y)).any()  # and a different seed gives a different mask

@@ -13,12 +13,10 @@ import pytest
 
 from helpers import host
 from xpnet import Dense, LeakyReLU, ReLU, Sequential, Sigmoid, Softmax, Tanh, mlp
-from xpnet.training import make_train_step
-from xpnet.losses import BCE, MSE, HalfSSE, SoftmaxCrossEntropy
 from xpnet.fast import numpy_step
-from xpnet.optim import Optimizer, adam, adamw, chain, rmsprop, sgd
-from xpnet.optim import clip_by_global_norm
-from xpnet.training import train_step
+from xpnet.losses import BCE, MSE, HalfSSE, SoftmaxCrossEntropy
+from xpnet.optim import Optimizer, adam, adamw, chain, clip_by_global_norm, rmsprop, sgd
+from xpnet.training import make_train_step, train_step
 from xpnet.tree import tree_flatten
 
 K_STEPS = 7
@@ -72,11 +70,10 @@ def test_seed_network_is_bit_identical(numpy_backend):
 
     X = numpy_backend.asarray([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], "float64")
     y = numpy_backend.asarray([[0], [1], [1], [0]], "float64")
-    gen, fast, rg, rf = _run_both(lambda: trask_network([3, 4, 1], numpy_backend), HalfSSE(), sgd(1.0),
-                                  [(X, y)] * 200)
+    gen, fast, rg, rf = _run_both(lambda: trask_network([3, 4, 1], numpy_backend), HalfSSE(), sgd(1.0), [(X, y)] * 200)
     _assert_params_identical(gen, fast)
     assert [v for v, _ in rg] == [v for v, _ in rf]
-    for (_, og), (_, of) in zip(rg, rf):
+    for (_, og), (_, of) in zip(rg, rf, strict=True):
         np.testing.assert_array_equal(of, og)
 
 
@@ -85,10 +82,14 @@ def test_relu_mlp_softmax_labels(numpy_backend, dtype):
     # integer labels; batch sizes change (a last, smaller batch) so buffers per size are used
     rng = np.random.default_rng(0)
     batches = _batches(rng, [16, 16, 5, 16, 5, 16, 16], 12, 4, dtype, labels=True)
-    gen, fast, rg, rf = _run_both(lambda: mlp([12, 9, 7, 4], activation="relu", dtype=dtype, seed=3,
-                                              backend=numpy_backend), SoftmaxCrossEntropy(), sgd(0.05), batches)
+    gen, fast, rg, rf = _run_both(
+        lambda: mlp([12, 9, 7, 4], activation="relu", dtype=dtype, seed=3, backend=numpy_backend),
+        SoftmaxCrossEntropy(),
+        sgd(0.05),
+        batches,
+    )
     _assert_params_identical(gen, fast)
-    for (_, og), (_, of) in zip(rg, rf):
+    for (_, og), (_, of) in zip(rg, rf, strict=True):
         np.testing.assert_array_equal(of, og)
     # the value sums only the picked log-probabilities (see numpy_kernels): last bits may differ
     np.testing.assert_allclose([v for v, _ in rf], [v for v, _ in rg], rtol={"float32": 1e-6, "float64": 1e-14}[dtype])
@@ -97,23 +98,32 @@ def test_relu_mlp_softmax_labels(numpy_backend, dtype):
 def test_softmax_one_hot_targets_bit_identical(numpy_backend):
     rng = np.random.default_rng(1)
     batches = [(x, np.eye(5)[lab]) for x, lab in _batches(rng, [8] * K_STEPS, 6, 5, "float64", labels=True)]
-    gen, fast, rg, rf = _run_both(lambda: mlp([6, 8, 5], activation="tanh", dtype="float64", seed=0,
-                                              backend=numpy_backend), SoftmaxCrossEntropy(), sgd(0.1), batches)
+    gen, fast, rg, rf = _run_both(
+        lambda: mlp([6, 8, 5], activation="tanh", dtype="float64", seed=0, backend=numpy_backend),
+        SoftmaxCrossEntropy(),
+        sgd(0.1),
+        batches,
+    )
     _assert_params_identical(gen, fast)
     assert [v for v, _ in rg] == [v for v, _ in rf]
 
 
-@pytest.mark.parametrize("layers", [
-    lambda: [Dense(5, 6), Tanh(), Dense(6, 3), Sigmoid()],
-    lambda: [Dense(5, 6, bias=False), Sigmoid(stable=True), Dense(6, 3, bias=False)],
-    lambda: [Dense(5, 6), ReLU(), Dense(6, 6), Sigmoid(stable=False), Dense(6, 3), Tanh()],
-], ids=["tanh-sigmoid", "stable-sigmoid-nobias", "relu-seedsigmoid-tanh"])
+@pytest.mark.parametrize(
+    "layers",
+    [
+        lambda: [Dense(5, 6), Tanh(), Dense(6, 3), Sigmoid()],
+        lambda: [Dense(5, 6, bias=False), Sigmoid(stable=True), Dense(6, 3, bias=False)],
+        lambda: [Dense(5, 6), ReLU(), Dense(6, 6), Sigmoid(stable=False), Dense(6, 3), Tanh()],
+    ],
+    ids=["tanh-sigmoid", "stable-sigmoid-nobias", "relu-seedsigmoid-tanh"],
+)
 @pytest.mark.parametrize("loss", [MSE(), HalfSSE()], ids=["mse", "half_sse"])
 def test_regression_stacks_bit_identical(numpy_backend, layers, loss):
     rng = np.random.default_rng(2)
     batches = _batches(rng, [10] * K_STEPS, 5, 3, "float32")
-    gen, fast, rg, rf = _run_both(lambda: Sequential(layers(), seed=4, backend=numpy_backend), loss,
-                                  sgd(lambda step: 0.1 / (1 + step)), batches)  # a schedule, too
+    gen, fast, rg, rf = _run_both(
+        lambda: Sequential(layers(), seed=4, backend=numpy_backend), loss, sgd(lambda step: 0.1 / (1 + step)), batches
+    )  # a schedule, too
     _assert_params_identical(gen, fast)
     assert [v for v, _ in rg] == [v for v, _ in rf]
 
@@ -151,13 +161,19 @@ def test_replaced_params_are_adopted(numpy_backend):
 
 def test_inputs_it_does_not_take_go_the_generic_way(numpy_backend):
     # float64 inputs to a float32 model, and labels out of range: the generic step's behaviour
-    make = lambda: mlp([3, 4, 2], dtype="float32", seed=0, backend=numpy_backend)
+
+    def make():
+        return mlp([3, 4, 2], dtype="float32", seed=0, backend=numpy_backend)
+
     gen, fast = make(), make()
     loss, opt = SoftmaxCrossEntropy(), sgd(0.1)
     step = make_train_step(fast, loss, opt)
     sg = sf = opt.init(gen.params)
-    for x, y in [(np.ones((2, 3), np.float32), np.array([0, 5])), (np.ones((2, 3), np.float32), np.array([-1, 1])),
-                 (np.ones((2, 3), np.float64), np.array([0, 1]))]:
+    for x, y in [
+        (np.ones((2, 3), np.float32), np.array([0, 5])),
+        (np.ones((2, 3), np.float32), np.array([-1, 1])),
+        (np.ones((2, 3), np.float64), np.array([0, 1])),
+    ]:
         vg, _, sg = train_step(gen, loss, opt, sg, x, y)
         vf, _, sf = step(x, y, sf)
         assert step.path == "numpy" and step.last_path == "generic"
@@ -180,8 +196,21 @@ class _Custom(Optimizer):
     pass
 
 
-@pytest.mark.parametrize("case", ["softmax-layer", "leaky-relu", "bce", "clip-chain", "rmsprop", "adamw", "custom-optimizer",
-                                  "activation-before-softmax-ce", "float16", "two-activations"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "softmax-layer",
+        "leaky-relu",
+        "bce",
+        "clip-chain",
+        "rmsprop",
+        "adamw",
+        "custom-optimizer",
+        "activation-before-softmax-ce",
+        "float16",
+        "two-activations",
+    ],
+)
 def test_unsupported_configurations_return_none(numpy_backend, case):
     layers, loss, opt, dtype = [Dense(3, 4), ReLU(), Dense(4, 2)], MSE(), sgd(0.1), "float32"
     if case == "softmax-layer":
@@ -225,11 +254,14 @@ def test_stateful_optimizers_bit_identical(numpy_backend, opt, dtype):
     # weights, outputs and the optimizer state (mu, nu, trace, counts) after K steps, bit for bit
     rng = np.random.default_rng(3)
     batches = _batches(rng, [16, 16, 5] + [16] * K_STEPS, 12, 4, dtype, labels=True)
-    gen, fast, rg, rf = _run_both(lambda: mlp([12, 9, 7, 4], activation="relu", dtype=dtype, seed=3,
-                                              backend=numpy_backend), SoftmaxCrossEntropy(), OPTIMIZERS[opt](),
-                                  batches)
+    gen, fast, rg, rf = _run_both(
+        lambda: mlp([12, 9, 7, 4], activation="relu", dtype=dtype, seed=3, backend=numpy_backend),
+        SoftmaxCrossEntropy(),
+        OPTIMIZERS[opt](),
+        batches,
+    )
     _assert_params_identical(gen, fast)
-    for (_, og), (_, of) in zip(rg, rf):
+    for (_, og), (_, of) in zip(rg, rf, strict=True):
         np.testing.assert_array_equal(of, og)
 
 
@@ -242,15 +274,22 @@ def test_weight_gradient_in_row_blocks(numpy_backend, monkeypatch, opt):
     make = {"sgd": lambda: sgd(0.05), **OPTIMIZERS}[opt]
     rng = np.random.default_rng(4)
     batches = _batches(rng, [8] * K_STEPS, 12, 4, "float64")
-    gen, fast, _, _ = _run_both(lambda: mlp([12, 9, 7, 4], activation="tanh", dtype="float64", seed=1,
-                                            backend=numpy_backend), MSE(), make(), batches)
+    gen, fast, _, _ = _run_both(
+        lambda: mlp([12, 9, 7, 4], activation="tanh", dtype="float64", seed=1, backend=numpy_backend),
+        MSE(),
+        make(),
+        batches,
+    )
     _assert_params_identical(gen, fast)
 
 
 def test_state_moves_between_generic_and_fast_steps(numpy_backend):
     # resume: a state the generic step made (or loaded from a checkpoint) continues on the fast
     # step and back; the fast step takes the state's arrays over (no second copy of Adam's state)
-    make = lambda: mlp([5, 6, 3], dtype="float64", seed=2, backend=numpy_backend)
+
+    def make():
+        return mlp([5, 6, 3], dtype="float64", seed=2, backend=numpy_backend)
+
     gen, fast = make(), make()
     opt, loss = adam(0.02), MSE()
     step = make_train_step(fast, loss, opt)
@@ -275,7 +314,10 @@ def test_state_moves_between_generic_and_fast_steps(numpy_backend):
 
 def test_state_of_another_dtype_goes_the_generic_way(numpy_backend):
     # a float64 state for a float32 model (a foreign checkpoint): the generic step's arithmetic
-    make = lambda: mlp([3, 4, 2], dtype="float32", seed=0, backend=numpy_backend)
+
+    def make():
+        return mlp([3, 4, 2], dtype="float32", seed=0, backend=numpy_backend)
+
     gen, fast = make(), make()
     opt, loss = sgd(0.1, momentum=0.9), MSE()
     step = make_train_step(fast, loss, opt)

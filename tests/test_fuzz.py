@@ -19,15 +19,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import xpnet
-from xpnet.errors import ConfigError, XpnetError
-
 from helpers import host
+from xpnet.errors import ConfigError, XpnetError
 
 X_KINDS = ["float64", "float32", "float16", "int64", "int8", "uint8", "bool", "complex128", "object", "str"]
 LAYOUTS = ["C", "F", "strided", "reversed", "readonly"]
 VALUES = st.one_of(st.floats(-3, 3), st.sampled_from([np.nan, np.inf, -np.inf, 1e30, -1e300, -0.0, 5e-324]))
-FAST = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                                   HealthCheck.data_too_large])
+FAST = dict(
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _as_kind(base: np.ndarray, kind: str) -> np.ndarray:
@@ -77,8 +78,9 @@ def cases(draw):
     if fault == "shape":
         shape = draw(st.sampled_from([(n, n_in + 1), (n,), (n, n_in, 1), (n_in,), (n, 0)]))
     values = VALUES if fault == "values" else st.floats(-3, 3)
-    base = np.asarray(draw(st.lists(values, min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))),
-                      dtype=np.float64).reshape(shape)
+    base = np.asarray(
+        draw(st.lists(values, min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))), dtype=np.float64
+    ).reshape(shape)
     kinds = X_KINDS if fault == "kind" else [k for k in X_KINDS if k not in ("complex128", "object", "str")]
     X = _layout(_as_kind(base, draw(st.sampled_from(kinds))), draw(st.sampled_from(LAYOUTS)))
     n_y = draw(st.sampled_from([n + 1, max(n - 1, 0), 0])) if fault == "rows" else n
@@ -98,14 +100,27 @@ def cases(draw):
             y = y.reshape(n_y)
     y = _layout(y, draw(st.sampled_from(LAYOUTS)))
     batch_sizes = [None, 1, 2, 3, 7, 100]
-    run = dict(batch_size=draw(st.sampled_from(batch_sizes)), epochs=draw(st.sampled_from([1, 2])),
-               dtype=draw(st.sampled_from(["float32", "float64"])), sizes=[n_in, *hidden, n_out],
-               extra=draw(st.sampled_from([None, None, "dropout", "batchnorm"])),
-               loss=draw(st.sampled_from([None] * 4 + ["mse", "bce_logits", "softmax_cross_entropy"])),
-               validation_split=draw(st.sampled_from([0.0] * 4 + [0.3])))
+    run = dict(
+        batch_size=draw(st.sampled_from(batch_sizes)),
+        epochs=draw(st.sampled_from([1, 2])),
+        dtype=draw(st.sampled_from(["float32", "float64"])),
+        sizes=[n_in, *hidden, n_out],
+        extra=draw(st.sampled_from([None, None, "dropout", "batchnorm"])),
+        loss=draw(st.sampled_from([None] * 4 + ["mse", "bce_logits", "softmax_cross_entropy"])),
+        validation_split=draw(st.sampled_from([0.0] * 4 + [0.3])),
+    )
     if fault == "config":
-        key, bad = draw(st.sampled_from([("epochs", 0), ("epochs", -1), ("validation_split", 1.0),
-                                         ("validation_split", float("nan")), ("batch_size", 0)]))
+        key, bad = draw(
+            st.sampled_from(
+                [
+                    ("epochs", 0),
+                    ("epochs", -1),
+                    ("validation_split", 1.0),
+                    ("validation_split", float("nan")),
+                    ("batch_size", 0),
+                ]
+            )
+        )
         run[key] = bad
     return X, y, run
 
@@ -113,10 +128,12 @@ def cases(draw):
 def _model(backend, run):
     """Dense layers with tanh between them; dropout or batch norm after the first when asked."""
     sizes, layers = run["sizes"], []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(xpnet.Dense(a, b))
         if i < len(sizes) - 2:
-            layers += {None: [], "dropout": [xpnet.Dropout(0.3)], "batchnorm": [xpnet.BatchNorm(b)]}[run["extra"] if i == 0 else None]
+            layers += {None: [], "dropout": [xpnet.Dropout(0.3)], "batchnorm": [xpnet.BatchNorm(b)]}[
+                run["extra"] if i == 0 else None
+            ]
             layers.append(xpnet.Tanh())
     return xpnet.Sequential(layers, backend=backend, dtype=run["dtype"], seed=3)
 
@@ -126,8 +143,17 @@ def _train(backend, X, y, run):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow in a huge input's cast is expected
         try:
-            xpnet.fit(model, X, y, optimizer=xpnet.sgd(0.05), epochs=run["epochs"], batch_size=run["batch_size"],
-                      seed=0, loss=run["loss"], validation_split=run["validation_split"])
+            xpnet.fit(
+                model,
+                X,
+                y,
+                optimizer=xpnet.sgd(0.05),
+                epochs=run["epochs"],
+                batch_size=run["batch_size"],
+                seed=0,
+                loss=run["loss"],
+                validation_split=run["validation_split"],
+            )
         except XpnetError as exc:  # the only kind of exception allowed
             assert "\n" not in str(exc), exc
             return type(exc), str(exc)
@@ -182,9 +208,16 @@ def test_fit_on_other_backends(name, case):
 
 
 @settings(max_examples=100, **FAST)
-@given(n_in=st.integers(1, 5), n_out=st.integers(1, 3), n=st.integers(0, 6),
-       kind=st.sampled_from(X_KINDS), layout=st.sampled_from(LAYOUTS), width=st.integers(0, 6),
-       ndim=st.sampled_from([1, 2, 2, 2, 3]), values=st.lists(VALUES, min_size=36, max_size=36))
+@given(
+    n_in=st.integers(1, 5),
+    n_out=st.integers(1, 3),
+    n=st.integers(0, 6),
+    kind=st.sampled_from(X_KINDS),
+    layout=st.sampled_from(LAYOUTS),
+    width=st.integers(0, 6),
+    ndim=st.sampled_from([1, 2, 2, 2, 3]),
+    values=st.lists(VALUES, min_size=36, max_size=36),
+)
 def test_predict_answers_or_raises_a_typed_error(n_in, n_out, n, kind, layout, width, ndim, values):
     model = xpnet.mlp([n_in, 4, n_out], backend="numpy", dtype="float64")
     shape = {1: (width,), 2: (n, width), 3: (n, width, 1)}[ndim]
@@ -202,9 +235,12 @@ def test_predict_answers_or_raises_a_typed_error(n_in, n_out, n, kind, layout, w
 
 
 @settings(max_examples=100, **FAST)
-@given(sizes=st.lists(st.one_of(st.integers(-2, 6), st.sampled_from([0.5, 2.0, True, None, "3", np.int64(3)])),
-                      min_size=0, max_size=4),
-       activation=st.sampled_from(["relu", "tanh", "sigmoid", "nope", 3]))
+@given(
+    sizes=st.lists(
+        st.one_of(st.integers(-2, 6), st.sampled_from([0.5, 2.0, True, None, "3", np.int64(3)])), min_size=0, max_size=4
+    ),
+    activation=st.sampled_from(["relu", "tanh", "sigmoid", "nope", 3]),
+)
 def test_building_a_model_succeeds_or_raises_config_error(sizes, activation):
     try:
         model = xpnet.mlp(sizes, activation=activation, backend="numpy")
@@ -220,8 +256,15 @@ def test_building_a_model_succeeds_or_raises_config_error(sizes, activation):
 def test_numpy_integers_are_integers():
     model = xpnet.mlp([3, np.int64(4), np.int32(2)], backend="numpy", dtype="float64")
     assert model.architecture()[0]["n_out"] == 4 and type(model.architecture()[0]["n_out"]) is int
-    h = xpnet.fit(model, np.ones((6, 3)), np.arange(6) % 2, epochs=np.int64(2), batch_size=np.int16(4),
-                  patience=np.uint8(3), seed=np.int64(1))
+    h = xpnet.fit(
+        model,
+        np.ones((6, 3)),
+        np.arange(6) % 2,
+        epochs=np.int64(2),
+        batch_size=np.int16(4),
+        patience=np.uint8(3),
+        seed=np.int64(1),
+    )
     assert len(h.epoch) == 2
 
 
@@ -240,11 +283,11 @@ def test_unusual_numpy_input_trains_like_its_plain_copy(backend):
     readonly.flags.writeable = False
     variants = [np.ascontiguousarray(X[::-1])[::-1], readonly, X.astype(np.float16), X.astype(np.longdouble)]
     plain = [X, X, X.astype(np.float16).astype(np.float64), X]
-    for given_X, plain_X in zip(variants, plain):
+    for given_X, plain_X in zip(variants, plain, strict=True):
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # torch's "non-writable array" warning included
             runs = [xpnet.mlp([3, 4, 2], backend=backend, dtype="float32", seed=1) for _ in range(2)]
-            for model, data in zip(runs, (given_X, plain_X)):
+            for model, data in zip(runs, (given_X, plain_X), strict=True):
                 xpnet.fit(model, data, y, epochs=2, batch_size=3, optimizer=xpnet.sgd(0.1))
         for k in runs[0].params:
             np.testing.assert_array_equal(host(runs[0].params[k]), host(runs[1].params[k]), err_msg=k)
@@ -253,7 +296,9 @@ def test_unusual_numpy_input_trains_like_its_plain_copy(backend):
 def test_a_one_row_batch_for_batch_norm_is_refused_before_any_step(backend):
     model = xpnet.Sequential([xpnet.Dense(3, 4), xpnet.BatchNorm(4), xpnet.Dense(4, 2)], backend=backend)
     before = {k: host(v) for k, v in model.params.items()}
-    with pytest.raises(xpnet.ShapeError, match="batch_size: 4 makes a training batch of 1 row.*BatchNorm needs at least 2"):
+    with pytest.raises(
+        xpnet.ShapeError, match="batch_size: 4 makes a training batch of 1 row.*BatchNorm needs at least 2"
+    ):
         xpnet.fit(model, np.ones((9, 3)), np.arange(9) % 2, batch_size=4, epochs=1)
     for k, v in before.items():
         np.testing.assert_array_equal(host(model.params[k]), v)  # nothing was trained

@@ -5,11 +5,9 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.nn import ACTIVATIONS
-from xpnet.nn import Context, Dense
-from xpnet.losses import LOSSES
-
 from helpers import assert_param_grads_match, host, numerical_grad
+from xpnet.losses import LOSSES
+from xpnet.nn import ACTIVATIONS, Context, Dense
 
 RTOL, ATOL = 1e-6, 1e-8  # float64 central differences with eps = 1e-6
 
@@ -50,14 +48,20 @@ def test_dense_gradient(bias, backend):
             p = dict(params, **{name: value})
             y, _, _ = layer.forward(p, {}, backend.asarray(x0, "float64"), _ctx(backend))
             return backend.xp.sum(y * w)
+
         return f
 
     y, _, bp = layer.forward(params, {}, backend.asarray(x0, "float64"), _ctx(backend))
     dx, grads = bp(w)
     assert set(grads) == ({"W", "b"} if bias else {"W"})
     for name in grads:
-        np.testing.assert_allclose(host(grads[name]), numerical_grad(f_of(name), host_params[name].copy(), backend),
-                                   rtol=RTOL, atol=ATOL, err_msg=name)
+        np.testing.assert_allclose(
+            host(grads[name]),
+            numerical_grad(f_of(name), host_params[name].copy(), backend),
+            rtol=RTOL,
+            atol=ATOL,
+            err_msg=name,
+        )
 
     def fx(x):
         yy, _, _ = layer.forward(params, {}, x, _ctx(backend))
@@ -83,8 +87,9 @@ def test_loss_gradient(name, backend):
     loss = xpnet.get_loss(name)
     value, dout = loss(backend.asarray(out0, "float64"), y)
     assert value.shape == ()
-    np.testing.assert_allclose(host(dout), numerical_grad(lambda o: loss(o, y)[0], out0.copy(), backend),
-                               rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        host(dout), numerical_grad(lambda o: loss(o, y)[0], out0.copy(), backend), rtol=RTOL, atol=ATOL
+    )
 
 
 def test_softmax_ce_integer_labels_match_one_hot(backend):
@@ -100,8 +105,9 @@ def test_softmax_ce_integer_labels_match_one_hot(backend):
 
 def test_whole_network_gradient(backend):
     rng = np.random.default_rng(4)
-    model = xpnet.Sequential([Dense(3, 5), xpnet.Tanh(), Dense(5, 4), xpnet.Sigmoid(), Dense(4, 2)],
-                             seed=3, backend=backend, dtype="float64")
+    model = xpnet.Sequential(
+        [Dense(3, 5), xpnet.Tanh(), Dense(5, 4), xpnet.Sigmoid(), Dense(4, 2)], seed=3, backend=backend, dtype="float64"
+    )
     x = backend.asarray(rng.normal(size=(6, 3)), "float64")
     y = backend.asarray(rng.integers(0, 2, 6), None)
     loss = xpnet.get_loss("softmax_cross_entropy")

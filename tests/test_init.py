@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.nn.init import INITIALIZERS, get_initializer
-from xpnet.nn import Dense
-
 from helpers import host
+from xpnet.nn import Dense
+from xpnet.nn.init import INITIALIZERS, get_initializer
 
 FAN_IN, FAN_OUT = 400, 300  # 120,000 draws: sample moments within about 1% of the truth
 
@@ -43,8 +42,7 @@ def test_initializer_statistics(name, backend):
 @pytest.mark.parametrize("name", sorted(STATS))
 def test_same_seed_same_weights_on_every_backend(name, backend, numpy_backend):
     def weights(b, seed):
-        params, _, _ = Dense(5, 4, init=name).build(5, rng=xpnet.HostRandom(seed), backend=b,
-                                                     dtype=b.dtype("float64"))
+        params, _, _ = Dense(5, 4, init=name).build(5, rng=xpnet.HostRandom(seed), backend=b, dtype=b.dtype("float64"))
         return host(params["W"])
 
     np.testing.assert_array_equal(weights(backend, 7), weights(numpy_backend, 7))
@@ -54,7 +52,9 @@ def test_same_seed_same_weights_on_every_backend(name, backend, numpy_backend):
 def test_trask_uniform_is_the_seeds_formula():
     # the seeds: np.random.seed(1); syn0 = 2 * np.random.random((3, 4)) - 1
     want = 2 * np.random.RandomState(1).random_sample((3, 4)) - 1
-    np.testing.assert_array_equal(get_initializer("trask_uniform")(xpnet.HostRandom(1, legacy=True), (3, 4), 3, 4), want)
+    np.testing.assert_array_equal(
+        get_initializer("trask_uniform")(xpnet.HostRandom(1, legacy=True), (3, 4), 3, 4), want
+    )
 
 
 def test_aliases_and_unknown_names():

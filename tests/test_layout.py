@@ -49,7 +49,7 @@ def _imports(path: Path) -> tuple[set[str], set[str]]:
                 libraries.add((node.module or "").split(".")[0])
                 base = node.module or ""
             else:
-                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1])
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
                 base = f"{base}.{node.module}" if node.module else base
             if base.startswith("xpnet"):
                 # `from . import x` may name a submodule: count it as such where one exists
@@ -121,7 +121,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
             if dep not in graph:
                 continue
             if state.get(dep) == 1:
-                cycles.append(path[path.index(dep):] + [dep])
+                cycles.append(path[path.index(dep) :] + [dep])
             elif dep not in state:
                 visit(dep, path + [dep])
         state[node] = 2

@@ -5,11 +5,10 @@ import math
 
 import numpy as np
 import pytest
+from test_activations import no_float_warnings
 
 import xpnet
-
 from helpers import host
-from test_activations import no_float_warnings
 
 TOL = {"float32": dict(rtol=1e-6, atol=1e-7), "float64": dict(rtol=1e-14, atol=1e-15)}
 LN3 = math.log(3.0)
@@ -27,9 +26,12 @@ HAND = {
     "bce_logits": ([[0.0], [LN3]], [[1], [0]], 1.5 * math.log(2.0), [[-0.25], [0.375]]),
     # softmax([0, ln 3]) = [1/4, 3/4], softmax([ln 2, 0]) = [2/3, 1/3]; labels 1 and 0:
     # (-log 3/4 - log 2/3) / 2; gradient (p - onehot) / 2
-    "softmax_cross_entropy": ([[0.0, LN3], [math.log(2.0), 0.0]], [[0, 1], [1, 0]],
-                              -(math.log(0.75) + math.log(2 / 3)) / 2,
-                              [[0.125, -0.125], [-1 / 6, 1 / 6]]),
+    "softmax_cross_entropy": (
+        [[0.0, LN3], [math.log(2.0), 0.0]],
+        [[0, 1], [1, 0]],
+        -(math.log(0.75) + math.log(2 / 3)) / 2,
+        [[0.125, -0.125], [-1 / 6, 1 / 6]],
+    ),
 }
 
 

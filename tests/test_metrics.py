@@ -5,13 +5,12 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.errors import ConfigError
-from xpnet.losses import get_loss
-from xpnet.training.metrics import correct_count, evaluate_sums, resolve_metrics
-from xpnet.optim import sgd
-
 from helpers import host
 from train_helpers import blobs, small_model
+from xpnet.errors import ConfigError
+from xpnet.losses import get_loss
+from xpnet.optim import sgd
+from xpnet.training.metrics import correct_count, evaluate_sums, resolve_metrics
 
 LOGITS = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [1.0, 0.0, 5.0], [4.0, 0.0, 0.0]])
 LABELS = np.array([0, 1, 0, 2])  # right, right, wrong, wrong
@@ -62,16 +61,18 @@ def test_resolve_metrics():
 def test_history_metrics_equal_the_model_evaluated_by_hand(backend, dtype):
     X, labels = blobs(n=50)
     model = small_model(backend, dtype)
-    h = xpnet.fit(model, X[:40], labels[:40], optimizer=sgd(0.2), epochs=4, batch_size=16,
-                  validation_data=(X[40:], labels[40:]))
+    h = xpnet.fit(
+        model, X[:40], labels[:40], optimizer=sgd(0.2), epochs=4, batch_size=16, validation_data=(X[40:], labels[40:])
+    )
     assert h.epoch == [0, 1, 2, 3] and h.best_epoch is not None and not h.stopped_early
     assert {k: len(v) for k, v in h.history.items()} == {"loss": 4, "accuracy": 4, "val_loss": 4, "val_accuracy": 4}
     b = backend
     xv, yv = b.asarray(X[40:], dtype), b.asarray(labels[40:])
     out = model.predict(xv)
     tol = 1e-10 if dtype == "float64" else 1e-5
-    np.testing.assert_allclose(h.history["val_loss"][-1], float(host(get_loss("softmax_cross_entropy")(out, yv)[0])),
-                               rtol=tol)
+    np.testing.assert_allclose(
+        h.history["val_loss"][-1], float(host(get_loss("softmax_cross_entropy")(out, yv)[0])), rtol=tol
+    )
     assert h.history["val_accuracy"][-1] == np.mean(host(out).argmax(1) == labels[40:])
     assert 0.0 <= min(h.history["accuracy"]) and max(h.history["accuracy"]) <= 1.0
     assert h.history["loss"][-1] < h.history["loss"][0]

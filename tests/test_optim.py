@@ -7,11 +7,18 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.optim import (ScaleByAdamState, apply_updates, chain, get_optimizer, scale_by_adam,
-                         scale_by_learning_rate)
-from xpnet.optim import add_decayed_weights, clip_by_global_norm, clip_by_value
-
 from helpers import host
+from xpnet.optim import (
+    ScaleByAdamState,
+    add_decayed_weights,
+    apply_updates,
+    chain,
+    clip_by_global_norm,
+    clip_by_value,
+    get_optimizer,
+    scale_by_adam,
+    scale_by_learning_rate,
+)
 
 EPS = 1e-8
 
@@ -34,8 +41,11 @@ HAND = {
     # b = 1, 1.9; steps g + 0.9 b = 1.9, 2.71; w = 1 - 0.1 * (1.9 + 2.71)
     "nesterov": (lambda: xpnet.sgd(0.1, momentum=0.9, nesterov=True), [1.0, 1.0], 1 - 0.1 * (1.9 + 2.71)),
     # v = 0.01 * 4 = 0.04, then 0.99 * 0.04 + 0.04 = 0.0796; step g / (sqrt(v) + eps)
-    "rmsprop": (lambda: xpnet.rmsprop(0.01), [2.0, 2.0],
-                1 - 0.01 * 2 / (math.sqrt(0.04) + EPS) - 0.01 * 2 / (math.sqrt(0.0796) + EPS)),
+    "rmsprop": (
+        lambda: xpnet.rmsprop(0.01),
+        [2.0, 2.0],
+        1 - 0.01 * 2 / (math.sqrt(0.04) + EPS) - 0.01 * 2 / (math.sqrt(0.0796) + EPS),
+    ),
     # constant g = 0.5: bias-corrected m = 0.5 and sqrt(v) = 0.5 at every step, so each step
     # moves w by lr * 0.5 / (0.5 + eps)
     "adam": (lambda: xpnet.adam(0.1), [0.5, 0.5], 1 - 2 * 0.1 * 0.5 / (0.5 + EPS)),
@@ -69,17 +79,26 @@ def _torch_cases():
     return {
         "sgd": (xpnet.sgd(0.1), lambda W, b: opt.SGD([W, b], lr=0.1)),
         "momentum": (xpnet.sgd(0.1, momentum=0.9), lambda W, b: opt.SGD([W, b], lr=0.1, momentum=0.9)),
-        "nesterov": (xpnet.sgd(0.1, momentum=0.9, nesterov=True),
-                     lambda W, b: opt.SGD([W, b], lr=0.1, momentum=0.9, nesterov=True)),
+        "nesterov": (
+            xpnet.sgd(0.1, momentum=0.9, nesterov=True),
+            lambda W, b: opt.SGD([W, b], lr=0.1, momentum=0.9, nesterov=True),
+        ),
         "rmsprop": (xpnet.rmsprop(0.01, alpha=0.9), lambda W, b: opt.RMSprop([W, b], lr=0.01, alpha=0.9)),
-        "rmsprop-momentum": (xpnet.rmsprop(0.01, momentum=0.5),
-                             lambda W, b: opt.RMSprop([W, b], lr=0.01, momentum=0.5)),
+        "rmsprop-momentum": (
+            xpnet.rmsprop(0.01, momentum=0.5),
+            lambda W, b: opt.RMSprop([W, b], lr=0.01, momentum=0.5),
+        ),
         "adam": (xpnet.adam(0.01, b1=0.8, b2=0.95), lambda W, b: opt.Adam([W, b], lr=0.01, betas=(0.8, 0.95))),
         "adamw": (xpnet.adamw(0.01, weight_decay=0.1), decay_weights_only(opt.AdamW, 0.1, lr=0.01)),
         # torch's SGD weight_decay is an L2 penalty on every parameter, added before momentum
-        "sgd-l2": (chain(xpnet.l2(0.01, include=lambda name: True), xpnet.optim.scale_by_momentum(0.9),
-                         scale_by_learning_rate(0.1)),
-                   lambda W, b: opt.SGD([W, b], lr=0.1, momentum=0.9, weight_decay=0.01)),
+        "sgd-l2": (
+            chain(
+                xpnet.l2(0.01, include=lambda name: True),
+                xpnet.optim.scale_by_momentum(0.9),
+                scale_by_learning_rate(0.1),
+            ),
+            lambda W, b: opt.SGD([W, b], lr=0.1, momentum=0.9, weight_decay=0.01),
+        ),
     }
 
 
@@ -108,9 +127,14 @@ def test_optimizer_matches_torch(name, dtype, rtol, backend):
 
 def test_get_optimizer_names_build_the_documented_optimizers(backend):
     p0, gs = {"0.W": [[1.0]]}, [{"0.W": [[1.0]]}] * 2
-    for name, same in [("sgd", xpnet.sgd(0.1)), ("momentum", xpnet.sgd(0.1, momentum=0.9)),
-                       ("nesterov", xpnet.sgd(0.1, momentum=0.9, nesterov=True)), ("rmsprop", xpnet.rmsprop(0.1)),
-                       ("adam", xpnet.adam(0.1)), ("adamw", xpnet.adamw(0.1))]:
+    for name, same in [
+        ("sgd", xpnet.sgd(0.1)),
+        ("momentum", xpnet.sgd(0.1, momentum=0.9)),
+        ("nesterov", xpnet.sgd(0.1, momentum=0.9, nesterov=True)),
+        ("rmsprop", xpnet.rmsprop(0.1)),
+        ("adam", xpnet.adam(0.1)),
+        ("adamw", xpnet.adamw(0.1)),
+    ]:
         a, _ = _run(get_optimizer(name, lr=0.1), backend, p0, gs)
         b, _ = _run(same, backend, p0, gs)
         np.testing.assert_array_equal(a["0.W"], b["0.W"], err_msg=name)
@@ -125,8 +149,12 @@ def test_chain_applies_transforms_in_order(backend):
 
 
 def test_composed_optimizer_state_is_ints_and_dicts_of_arrays(backend):
-    opt = chain(clip_by_global_norm(1.0), scale_by_adam(), add_decayed_weights(1e-4),
-                scale_by_learning_rate(xpnet.cosine_decay(1e-3, 1000)))
+    opt = chain(
+        clip_by_global_norm(1.0),
+        scale_by_adam(),
+        add_decayed_weights(1e-4),
+        scale_by_learning_rate(xpnet.cosine_decay(1e-3, 1000)),
+    )
     _, state = _run(opt, backend, {"0.W": [[1.0, 2.0]], "0.b": [0.5]}, [{"0.W": [[3.0, 4.0]], "0.b": [1.0]}] * 3)
     assert isinstance(state[1], ScaleByAdamState) and state[1].count == 3 and state[3].step == 3
     for s in state:
@@ -135,16 +163,22 @@ def test_composed_optimizer_state_is_ints_and_dicts_of_arrays(backend):
 
 
 BAD = [
-    (lambda: xpnet.sgd(0.0), "lr.*0.0"), (lambda: xpnet.sgd(-1.0), "lr.*-1.0"),
-    (lambda: xpnet.sgd(float("nan")), "lr.*nan"), (lambda: xpnet.adam(float("inf")), "lr.*inf"),
+    (lambda: xpnet.sgd(0.0), "lr.*0.0"),
+    (lambda: xpnet.sgd(-1.0), "lr.*-1.0"),
+    (lambda: xpnet.sgd(float("nan")), "lr.*nan"),
+    (lambda: xpnet.adam(float("inf")), "lr.*inf"),
     (lambda: xpnet.sgd(0.1, momentum=1.0), r"momentum.*\[0, 1\).*1.0"),
     (lambda: xpnet.sgd(0.1, momentum=-0.1), "momentum.*-0.1"),
     (lambda: xpnet.sgd(0.1, nesterov=True), "nesterov.*momentum"),
-    (lambda: xpnet.adam(b1=1.0), r"b1.*\[0, 1\)"), (lambda: xpnet.adam(b2=-0.5), "b2.*-0.5"),
-    (lambda: xpnet.adam(eps=0.0), "eps.*> 0|eps.*\\(0"), (lambda: xpnet.rmsprop(0.1, alpha=1.5), "alpha.*1.5"),
+    (lambda: xpnet.adam(b1=1.0), r"b1.*\[0, 1\)"),
+    (lambda: xpnet.adam(b2=-0.5), "b2.*-0.5"),
+    (lambda: xpnet.adam(eps=0.0), "eps.*> 0|eps.*\\(0"),
+    (lambda: xpnet.rmsprop(0.1, alpha=1.5), "alpha.*1.5"),
     (lambda: xpnet.adamw(weight_decay=-0.1), "weight_decay.*-0.1"),
-    (lambda: clip_by_value(-1.0), "limit.*-1.0"), (lambda: clip_by_global_norm(0.0), "max_norm.*0.0"),
-    (lambda: xpnet.l2(-0.1), "rate.*-0.1"), (lambda: xpnet.l1(float("nan")), "rate.*nan"),
+    (lambda: clip_by_value(-1.0), "limit.*-1.0"),
+    (lambda: clip_by_global_norm(0.0), "max_norm.*0.0"),
+    (lambda: xpnet.l2(-0.1), "rate.*-0.1"),
+    (lambda: xpnet.l1(float("nan")), "rate.*nan"),
     (lambda: xpnet.l2(0.1, layers=[-1]), "layers.*-1"),
     (lambda: get_optimizer("lbfgs"), "optimizer: unknown name 'lbfgs'.*adamw"),
     (lambda: get_optimizer("adam", beta=0.9), "optimizer 'adam'.*beta"),

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.optim import add_decayed_weights, clip_by_global_norm, clip_by_value, l1, l2
-
 from helpers import host
+from xpnet.optim import add_decayed_weights, clip_by_global_norm, clip_by_value, l1, l2
 
 PARAMS = {"0.W": [[2.0, -3.0]], "0.b": [1.0], "1.gamma": [1.0], "1.beta": [1.0], "2.W": [[-1.0, 0.0]]}
 
@@ -84,14 +83,16 @@ def test_clipping_matches_torch(backend):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(3)
     g = {"0.W": rng.normal(size=(4, 3)) * 5, "0.b": rng.normal(size=(3,)) * 5}
-    for ours, theirs in [(clip_by_global_norm(2.0), lambda ps: torch.nn.utils.clip_grad_norm_(ps, 2.0)),
-                         (clip_by_value(0.7), lambda ps: torch.nn.utils.clip_grad_value_(ps, 0.7))]:
+    for ours, theirs in [
+        (clip_by_global_norm(2.0), lambda ps: torch.nn.utils.clip_grad_norm_(ps, 2.0)),
+        (clip_by_value(0.7), lambda ps: torch.nn.utils.clip_grad_value_(ps, 0.7)),
+    ]:
         ts = [torch.zeros(v.shape, dtype=torch.float64, requires_grad=True) for v in g.values()]
-        for t, v in zip(ts, g.values()):
+        for t, v in zip(ts, g.values(), strict=True):
             t.grad = torch.tensor(v)
         theirs(ts)
         got = _grads_after(ours, backend, params=g, grads=g)
-        for t, k in zip(ts, g):
+        for t, k in zip(ts, g, strict=True):
             np.testing.assert_allclose(got[k], t.grad.numpy(), rtol=1e-12)
 
 

@@ -16,25 +16,37 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.errors import CheckpointError, ConfigError
-from xpnet.training.checkpoints import CheckpointCallback, read_checkpoint, restore_checkpoint, resume_training
-
 from helpers import SRC, host
 from train_helpers import assert_same_weights, blobs, weights
+from xpnet.errors import CheckpointError, ConfigError
+from xpnet.training.checkpoints import CheckpointCallback, read_checkpoint, restore_checkpoint, resume_training
 
 TESTS = Path(__file__).resolve().parent
 EPOCHS = 6
 OPTIMIZER = {"name": "adam", "lr": 0.01}
 
 
-def make_run(backend="numpy", dtype="float64", *, seed=1, callbacks=(), batch_size=8, optimizer=OPTIMIZER,
-             device_rng=False):
+def make_run(
+    backend="numpy", dtype="float64", *, seed=1, callbacks=(), batch_size=8, optimizer=OPTIMIZER, device_rng=False
+):
     """Mini-batches, dropout, batch norm and Adam: every random stream and optimizer state in play."""
-    layers = [xpnet.Dense(4, 16, bias=False), xpnet.BatchNorm(16), xpnet.ReLU(), xpnet.Dropout(0.25),
-              xpnet.Dense(16, 3)]
+    layers = [
+        xpnet.Dense(4, 16, bias=False),
+        xpnet.BatchNorm(16),
+        xpnet.ReLU(),
+        xpnet.Dropout(0.25),
+        xpnet.Dense(16, 3),
+    ]
     model = xpnet.Sequential(layers, seed=seed, backend=backend, dtype=dtype)
-    return xpnet.Trainer(model, optimizer=xpnet.get_optimizer(**optimizer), batch_size=batch_size, seed=5,
-                         patience=50, callbacks=list(callbacks), device_rng=device_rng)
+    return xpnet.Trainer(
+        model,
+        optimizer=xpnet.get_optimizer(**optimizer),
+        batch_size=batch_size,
+        seed=5,
+        patience=50,
+        callbacks=list(callbacks),
+        device_rng=device_rng,
+    )
 
 
 def fit(trainer, X, y, epochs=EPOCHS):
@@ -84,6 +96,7 @@ def child(directory, mode):
     X, y = blobs(n=200, n_features=4)
     callbacks = [CheckpointCallback(directory, every=1, config={"optimizer": OPTIMIZER})]
     if mode == "pause":
+
         def pause():  # announce being mid-epoch (a checkpoint exists), then wait to be killed
             print("PAUSED 3 7", flush=True)
             time.sleep(120)
@@ -105,10 +118,17 @@ def child(directory, mode):
 
 
 def _start_child(directory, mode):
-    code = f"import sys; sys.path[:0] = [{str(TESTS)!r}, {str(SRC)!r}]; import test_resume as t; " \
-           f"t.child({str(directory)!r}, {mode!r})"
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    code = (
+        f"import sys; sys.path[:0] = [{str(TESTS)!r}, {str(SRC)!r}]; import test_resume as t; "
+        f"t.child({str(directory)!r}, {mode!r})"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -209,15 +229,36 @@ def test_a_finished_or_early_stopped_run_resumes_to_the_same_end(tmp_path):
     stop = dict(optimizer=xpnet.sgd(0.01), patience=1, min_delta=10.0, seed=0)  # stops after epoch 1
     early = xpnet.Trainer(model, callbacks=[CheckpointCallback(tmp_path / "s")], **stop).fit(X, y, epochs=20)
     assert early.stopped_early and len(early.epoch) == 2
-    later = xpnet.Trainer(xpnet.mlp([4, 8, 3], backend="numpy", dtype="float64"), **stop,
-                          callbacks=[CheckpointCallback(tmp_path / "s", resume=True)]).fit(X, y, epochs=20)
+    later = xpnet.Trainer(
+        xpnet.mlp([4, 8, 3], backend="numpy", dtype="float64"),
+        **stop,
+        callbacks=[CheckpointCallback(tmp_path / "s", resume=True)],
+    ).fit(X, y, epochs=20)
     assert later.as_dict() == early.as_dict()  # over: no further epochs
 
 
 # --- the command line: xpnet train --checkpoint-every N, killed, then --resume DIR -------------
 
-CLI_RUN = ("train", "--dataset", "digits", "--layers", "32", "--epochs", "12", "--batch-size", "4",
-           "--dropout", "0.2", "--optimizer", "adam", "--dtype", "float64", "--backend", "numpy", "--quiet")
+CLI_RUN = (
+    "train",
+    "--dataset",
+    "digits",
+    "--layers",
+    "32",
+    "--epochs",
+    "12",
+    "--batch-size",
+    "4",
+    "--dropout",
+    "0.2",
+    "--optimizer",
+    "adam",
+    "--dtype",
+    "float64",
+    "--backend",
+    "numpy",
+    "--quiet",
+)
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
@@ -231,9 +272,12 @@ def test_cli_killed_mid_run_resumes_to_the_uninterrupted_model(tmp_path):
     from helpers import run_cli
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "xpnet", *CLI_RUN, "--checkpoint-every", "1", "--out", str(killed)],
-                            env=dict(os.environ, PYTHONPATH=str(SRC), **ONE_THREAD),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xpnet", *CLI_RUN, "--checkpoint-every", "1", "--out", str(killed)],
+        env=dict(os.environ, PYTHONPATH=str(SRC), **ONE_THREAD),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (killed / "checkpoint.npz").exists():  # an epoch is ~0.2 s: the kill lands mid-run

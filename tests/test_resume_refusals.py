@@ -10,15 +10,14 @@ import zipfile
 
 import numpy as np
 import pytest
-
-import xpnet
-from xpnet.errors import CheckpointError, ConfigError, DataError
-from xpnet.training.checkpoints import CheckpointCallback, restore_checkpoint, resume_training
-
-from helpers import run_cli
 from test_checkpoint import _rewrite
 from test_resume import EPOCHS, OPTIMIZER, assert_same_run, fit, interrupt_at, make_run
+
+import xpnet
+from helpers import run_cli
 from train_helpers import blobs
+from xpnet.errors import CheckpointError, ConfigError, DataError
+from xpnet.training.checkpoints import CheckpointCallback, restore_checkpoint, resume_training
 
 # --- resuming something else is refused ------------------------------------------------------
 
@@ -29,11 +28,14 @@ def _saved_run(tmp_path):
     return X, y
 
 
-@pytest.mark.parametrize("change, match", [
-    (dict(batch_size=16), "batch_size differs.*checkpoint 8, now 16"),
-    (dict(dtype="float32"), "dtype differs"),
-    (dict(optimizer={"name": "sgd", "lr": 0.1}), "structure does not match"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (dict(batch_size=16), "batch_size differs.*checkpoint 8, now 16"),
+        (dict(dtype="float32"), "dtype differs"),
+        (dict(optimizer={"name": "sgd", "lr": 0.1}), "structure does not match"),
+    ],
+)
 def test_resuming_with_other_settings_is_refused(tmp_path, change, match):
     X, y = _saved_run(tmp_path)
     trainer = make_run(callbacks=[CheckpointCallback(tmp_path, resume=True)], **change)
@@ -46,8 +48,13 @@ def test_resuming_on_other_data_or_another_model_is_refused(tmp_path):
     X, y = _saved_run(tmp_path)
     with pytest.raises(DataError, match="not the training data"):
         fit(make_run(callbacks=[CheckpointCallback(tmp_path, resume=True)]), X[::-1], y[::-1])
-    other = xpnet.Trainer(xpnet.mlp([4, 16, 3], backend="numpy", dtype="float64"), batch_size=8, seed=5, patience=50,
-                          callbacks=[CheckpointCallback(tmp_path, resume=True)])
+    other = xpnet.Trainer(
+        xpnet.mlp([4, 16, 3], backend="numpy", dtype="float64"),
+        batch_size=8,
+        seed=5,
+        patience=50,
+        callbacks=[CheckpointCallback(tmp_path, resume=True)],
+    )
     with pytest.raises(CheckpointError, match="architecture differs"):
         other.fit(X, y, epochs=EPOCHS, validation_split=0.2)
     with pytest.raises(CheckpointError, match="no such directory"):
@@ -86,28 +93,34 @@ def _refused(directory, match):
     assert "\n" not in str(info.value) and "checkpoint.npz" in str(info.value)
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda a, r: r.__setitem__("format_version", 99), "newer"),
-    (lambda a, r: r["meta"].__setitem__("kind", "model"), "not a training checkpoint"),
-    (lambda a, r: r["meta"].__setitem__("epoch", "three"), "malformed training record"),
-    (lambda a, r: r["meta"].pop("shuffle_rng"), "malformed training record"),
-    (lambda a, r: r["meta"].__setitem__("dropout_rng", {"kind": "pcg64", "state": 5}), "malformed"),
-    (lambda a, r: r["meta"]["opt_spec"].__setitem__("type", "list"), "structure does not match"),
-    (lambda a, r: r["meta"].__setitem__("history_epochs", None), "malformed training record"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda a, r: r.__setitem__("format_version", 99), "newer"),
+        (lambda a, r: r["meta"].__setitem__("kind", "model"), "not a training checkpoint"),
+        (lambda a, r: r["meta"].__setitem__("epoch", "three"), "malformed training record"),
+        (lambda a, r: r["meta"].pop("shuffle_rng"), "malformed training record"),
+        (lambda a, r: r["meta"].__setitem__("dropout_rng", {"kind": "pcg64", "state": 5}), "malformed"),
+        (lambda a, r: r["meta"]["opt_spec"].__setitem__("type", "list"), "structure does not match"),
+        (lambda a, r: r["meta"].__setitem__("history_epochs", None), "malformed training record"),
+    ],
+)
 def test_a_crafted_record_is_refused(tmp_path, edit, match):
     _saved_run(tmp_path)
     _rewrite(tmp_path / "checkpoint.npz", edit)
     _refused(tmp_path, match)
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda a: a.__setitem__("params/0.W", a["params/0.W"].reshape(16, 4)), r"shape \(16, 4\)"),
-    (lambda a: a.__setitem__("buffers/1.running_var", a["buffers/1.running_var"].astype(np.float32)), "dtype"),
-    (lambda a: a.pop("opt/0/mu/4.b"), "missing"),
-    (lambda a: a.pop("best_buffers/1.running_mean"), "best_buffers tensors"),
-    (lambda a: a.__setitem__("params/9.W", np.ones(2)), "params tensors"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda a: a.__setitem__("params/0.W", a["params/0.W"].reshape(16, 4)), r"shape \(16, 4\)"),
+        (lambda a: a.__setitem__("buffers/1.running_var", a["buffers/1.running_var"].astype(np.float32)), "dtype"),
+        (lambda a: a.pop("opt/0/mu/4.b"), "missing"),
+        (lambda a: a.pop("best_buffers/1.running_mean"), "best_buffers tensors"),
+        (lambda a: a.__setitem__("params/9.W", np.ones(2)), "params tensors"),
+    ],
+)
 def test_self_consistent_files_that_do_not_fit_the_model_are_refused(tmp_path, edit, match):
     _saved_run(tmp_path)
     _rewrite(tmp_path / "checkpoint.npz", lambda a, r: edit(a), rehash=True)
@@ -164,7 +177,9 @@ def test_cli_resume_refuses_another_command_line(tmp_path):
     assert run_cli(*run, "--checkpoint-every", "2", "--out", tmp_path / "r").returncode == 0
     r = run_cli(*run, "--lr", "0.5", "--resume", tmp_path / "r")
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
-        f"xpnet: error: --lr: 0.5 is not the interrupted run's None; repeat its command line with --resume {tmp_path / 'r'}"]
+        "xpnet: error: --lr: 0.5 is not the interrupted run's None; "
+        f"repeat its command line with --resume {tmp_path / 'r'}"
+    ]
     r = run_cli(*run, "--resume", tmp_path / "nothing")
     assert r.returncode == 2 and "no such directory" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = run_cli(*run, "--checkpoint-every", "0", "--out", tmp_path / "z")

@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.optim import cosine_decay, exponential_decay, step_decay, warmup
-
 from helpers import host
+from xpnet.optim import cosine_decay, exponential_decay, step_decay, warmup
 
 HAND = [
     (step_decay(1.0, 2, 0.5), [1.0, 1.0, 0.5, 0.5, 0.25]),  # halved every 2 steps
     (exponential_decay(2.0, 0.5), [2.0, 1.0, 0.5, 0.25]),  # 2 * 0.5**step
     # 0.2 + 0.8 * (1 + cos(pi * step / 4)) / 2, then held at min_lr
-    (cosine_decay(1.0, 4, min_lr=0.2), [1.0, 0.2 + 0.4 * (1 + math.cos(math.pi / 4)), 0.6,
-                                        0.2 + 0.4 * (1 - math.cos(math.pi / 4)), 0.2, 0.2]),
+    (
+        cosine_decay(1.0, 4, min_lr=0.2),
+        [1.0, 0.2 + 0.4 * (1 + math.cos(math.pi / 4)), 0.6, 0.2 + 0.4 * (1 - math.cos(math.pi / 4)), 0.2, 0.2],
+    ),
     (warmup(0.1, 4), [0.025, 0.05, 0.075, 0.1, 0.1]),  # (step + 1) / 4 of 0.1, then 0.1
     (warmup(step_decay(1.0, 2, 0.5), 2), [0.5, 1.0, 1.0, 1.0, 0.5]),  # the target starts after the ramp
 ]
@@ -32,9 +33,11 @@ def test_schedule_values(schedule, want):
 def test_schedules_match_torch_schedulers():
     torch = pytest.importorskip("torch")
     sched = torch.optim.lr_scheduler
-    cases = [(step_decay(0.3, 3, 0.7), lambda o: sched.StepLR(o, 3, 0.7)),
-             (exponential_decay(0.3, 0.9), lambda o: sched.ExponentialLR(o, 0.9)),
-             (cosine_decay(0.3, 20, min_lr=0.01), lambda o: sched.CosineAnnealingLR(o, 20, eta_min=0.01))]
+    cases = [
+        (step_decay(0.3, 3, 0.7), lambda o: sched.StepLR(o, 3, 0.7)),
+        (exponential_decay(0.3, 0.9), lambda o: sched.ExponentialLR(o, 0.9)),
+        (cosine_decay(0.3, 20, min_lr=0.01), lambda o: sched.CosineAnnealingLR(o, 20, eta_min=0.01)),
+    ]
     for ours, make in cases:
         opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.3)
         s = make(opt)
@@ -56,12 +59,18 @@ def test_schedule_drives_the_optimizer(backend):
     assert state.step == 3
 
 
-@pytest.mark.parametrize("make,pattern", [
-    (lambda: step_decay(0.1, 0, 0.5), "step_size.*0"), (lambda: step_decay(0.1, 2, 0.0), "gamma.*0.0"),
-    (lambda: exponential_decay(-0.1, 0.9), "lr.*-0.1"), (lambda: cosine_decay(0.1, 10, min_lr=0.2), "min_lr.*0.2"),
-    (lambda: cosine_decay(0.1, 2.5), "total_steps.*2.5"), (lambda: warmup(0.1, -1), "warmup_steps.*-1"),
-    (lambda: warmup("fast", 3), "lr.*fast"),
-])
+@pytest.mark.parametrize(
+    "make,pattern",
+    [
+        (lambda: step_decay(0.1, 0, 0.5), "step_size.*0"),
+        (lambda: step_decay(0.1, 2, 0.0), "gamma.*0.0"),
+        (lambda: exponential_decay(-0.1, 0.9), "lr.*-0.1"),
+        (lambda: cosine_decay(0.1, 10, min_lr=0.2), "min_lr.*0.2"),
+        (lambda: cosine_decay(0.1, 2.5), "total_steps.*2.5"),
+        (lambda: warmup(0.1, -1), "warmup_steps.*-1"),
+        (lambda: warmup("fast", 3), "lr.*fast"),
+    ],
+)
 def test_invalid_schedule_raises_config_error(make, pattern):
     with pytest.raises(xpnet.ConfigError, match=pattern):
         make()

@@ -2,11 +2,11 @@
 every other backend to 1e-9 relative."""
 
 import json
+
 import numpy as np
 import pytest
 
 from helpers import run_cli
-
 from xpnet.trask import get_program
 
 
@@ -28,8 +28,14 @@ def test_two_layer_published():
 
 def test_three_layer_published():
     r = get_program("three-layer").run("numpy")
-    published = ["0.496410031903", "0.00858452565325", "0.00578945986251",
-                 "0.00462917677677", "0.00395876528027", "0.00351012256786"]
+    published = [
+        "0.496410031903",
+        "0.00858452565325",
+        "0.00578945986251",
+        "0.00462917677677",
+        "0.00395876528027",
+        "0.00351012256786",
+    ]
     assert [f"{e:.12g}" for e in r["errors"]] == published
     np.testing.assert_array_equal(_printed(r["outputs"]).ravel(), [0.00260572, 0.99672209, 0.99701711, 0.00386759])
 
@@ -58,10 +64,11 @@ def test_every_backend_agrees_with_numpy(name, backend):
     got = mod.run(backend, **kwargs)
     for key in ("outputs", "errors", "loss", "prediction"):
         if key in ref:
-            np.testing.assert_allclose(np.asarray(got[key], dtype=float), np.asarray(ref[key], dtype=float),
-                                       rtol=1e-9, atol=0, err_msg=key)
+            np.testing.assert_allclose(
+                np.asarray(got[key], dtype=float), np.asarray(ref[key], dtype=float), rtol=1e-9, atol=0, err_msg=key
+            )
     assert len(got["weights"]) == len(ref["weights"])
-    for i, (w, w_ref) in enumerate(zip(got["weights"], ref["weights"])):
+    for i, (w, w_ref) in enumerate(zip(got["weights"], ref["weights"], strict=True)):
         np.testing.assert_allclose(np.asarray(w), np.asarray(w_ref), rtol=1e-9, atol=0, err_msg=f"layer {i}")
 
 
@@ -74,7 +81,9 @@ def test_example_command_json_prints_published_numbers():
 
 def test_example_command_prints_like_the_seed():
     out = run_cli("example", "two-layer", check=True)
-    assert out.stdout.startswith("Output After Training:\n[[ 0.00966449]\n [ 0.00786506]\n [ 0.99358898]\n [ 0.99211957]]")
+    assert out.stdout.startswith(
+        "Output After Training:\n[[ 0.00966449]\n [ 0.00786506]\n [ 0.99358898]\n [ 0.99211957]]"
+    )
 
 
 def test_unknown_example_exits_2():

@@ -34,8 +34,9 @@ def iris():
 def test_pipeline_and_grid_search():
     X, y = load_iris(return_X_y=True)
     pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=150, random_state=0))
-    grid = GridSearchCV(pipe, {"mlpclassifier__hidden_layer_sizes": [(4,), (32,)],
-                               "mlpclassifier__learning_rate_init": [1e-2]}, cv=3)
+    grid = GridSearchCV(
+        pipe, {"mlpclassifier__hidden_layer_sizes": [(4,), (32,)], "mlpclassifier__learning_rate_init": [1e-2]}, cv=3
+    )
     grid.fit(X, y)
     assert grid.best_params_["mlpclassifier__hidden_layer_sizes"] in [(4,), (32,)]
     assert grid.best_score_ >= 0.9
@@ -74,8 +75,14 @@ def test_partial_fit_continues_training():
 
 def test_early_stopping_holds_out_validation():
     X, y = make_regression(n_samples=300, n_features=5, noise=1.0, random_state=0)
-    reg = MLPRegressor(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=500, early_stopping=True,
-                       n_iter_no_change=5, random_state=0).fit(X, y / 100)
+    reg = MLPRegressor(
+        hidden_layer_sizes=(32,),
+        learning_rate_init=0.01,
+        max_iter=500,
+        early_stopping=True,
+        n_iter_no_change=5,
+        random_state=0,
+    ).fit(X, y / 100)
     assert reg.n_iter_ < 500 and "val_loss" in reg.history_["history"]
     assert reg.score(X, y / 100) > 0.8
 
@@ -100,7 +107,8 @@ def test_arrays_keep_their_library(backend):
 
     Xr, yr = make_regression(n_samples=80, n_features=3, noise=0.1, random_state=0)
     reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(
-        backend.asarray(Xr, "float32"), backend.asarray(yr / 100, "float32"))
+        backend.asarray(Xr, "float32"), backend.asarray(yr / 100, "float32")
+    )
     out = reg.predict(backend.asarray(Xr, "float32"))
     assert _namespace_name(out) == _namespace_name(backend.asarray(Xr)) and tuple(out.shape) == (80,)
     assert reg.model_.dtype_name == "float32"  # float32 data trains a float32 network

@@ -13,8 +13,12 @@ from xpnet.nn.losses import MSE, SoftmaxCrossEntropy
 from xpnet.optim import GradientTransformation, adam, chain, sgd
 from xpnet.training import make_train_step, train_step
 
-OPTIMIZERS = {"sgd": lambda: sgd(0.05), "momentum": lambda: sgd(0.05, momentum=0.9),
-              "nesterov": lambda: sgd(0.05, momentum=0.8, nesterov=True), "adam": lambda: adam(0.01)}
+OPTIMIZERS = {
+    "sgd": lambda: sgd(0.05),
+    "momentum": lambda: sgd(0.05, momentum=0.9),
+    "nesterov": lambda: sgd(0.05, momentum=0.8, nesterov=True),
+    "adam": lambda: adam(0.01),
+}
 
 
 def _batches(n_steps=5, n=8, n_in=6, n_out=3, seed=0, dtype="float64"):
@@ -53,8 +57,14 @@ def test_an_unknown_hyperparameter_takes_the_generic_path(case):
         opt = _with_spec(chain(sgd(0.1)), skip_first=1)
     assert make_train_step(model, loss, opt).path == "generic"
     # the unmodified configuration is fast: the field alone made the difference
-    assert make_train_step(model, loss, {"lr": sgd(0.1), "momentum": sgd(0.1, momentum=0.9), "adam": adam(0.01),
-                                         "chain": chain(sgd(0.1))}[case]).path == "numpy"
+    assert (
+        make_train_step(
+            model,
+            loss,
+            {"lr": sgd(0.1), "momentum": sgd(0.1, momentum=0.9), "adam": adam(0.01), "chain": chain(sgd(0.1))}[case],
+        ).path
+        == "numpy"
+    )
 
 
 def test_a_layer_with_an_unknown_field_takes_the_generic_path():
@@ -153,10 +163,12 @@ def test_hooks_run_in_order_and_their_results_are_checked():
     x, y = _batches(n_steps=1)[0]
     step(x, y, step.init_state())
     assert order == ["a", "b"]
-    for bad, exc, text in [(lambda g: None, xpnet.ConfigError, "must return a dict keyed like model.params"),
-                           (lambda g: {"0.W": g["0.W"]}, xpnet.ConfigError, "must return a dict keyed"),
-                           (lambda g: {**g, "0.W": g["0.W"][:2, ...]}, xpnet.ShapeError, "gradient '0.W' has shape"),
-                           (lambda g: {**g, "0.b": np.asarray(g["0.b"], np.float32)}, xpnet.ShapeError, "dtype")]:
+    for bad, exc, text in [
+        (lambda g: None, xpnet.ConfigError, "must return a dict keyed like model.params"),
+        (lambda g: {"0.W": g["0.W"]}, xpnet.ConfigError, "must return a dict keyed"),
+        (lambda g: {**g, "0.W": g["0.W"][:2, ...]}, xpnet.ShapeError, "gradient '0.W' has shape"),
+        (lambda g: {**g, "0.b": np.asarray(g["0.b"], np.float32)}, xpnet.ShapeError, "dtype"),
+    ]:
         for use_fast in (True, False):
             step = make_train_step(_model(), SoftmaxCrossEntropy(), sgd(0.1), grad_hooks=[bad], use_fast=use_fast)
             with pytest.raises(exc, match=text):
@@ -237,6 +249,12 @@ def test_restore_puts_a_snapshot_back_exactly():
 def test_train_step_is_the_generic_path(backend):
     model = _model(backend=backend)
     x, y = _batches(n_steps=1)[0]
-    value, out, state = train_step(model, SoftmaxCrossEntropy(), sgd(0.1), sgd(0.1).init(model.params),
-                                   backend.asarray(x, "float64"), backend.asarray(y))
+    value, out, state = train_step(
+        model,
+        SoftmaxCrossEntropy(),
+        sgd(0.1),
+        sgd(0.1).init(model.params),
+        backend.asarray(x, "float64"),
+        backend.asarray(y),
+    )
     assert host(out).shape == (8, 3) and np.isfinite(float(host(value)))

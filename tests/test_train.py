@@ -5,26 +5,34 @@ import json
 
 import numpy as np
 import pytest
+from conftest import RTOL
 
 import xpnet
+from helpers import host
+from train_helpers import RecordingMSE, assert_same_weights, blobs, count_host_transfers, small_model, weights
 from xpnet import backend as xb
 from xpnet.losses import get_loss
 from xpnet.optim import sgd
 
-from conftest import RTOL
-from helpers import host
-from train_helpers import RecordingMSE, assert_same_weights, blobs, count_host_transfers, small_model, weights
-
-
 # --- mini-batches ---------------------------------------------------------------------------------
+
 
 def _ids_run(backend, seed, epochs=3, shuffle=True):
     X = np.random.default_rng(5).normal(size=(10, 2))
     loss = RecordingMSE()
     model = xpnet.mlp([2, 1], backend=backend, dtype="float64")
-    xpnet.fit(model, X, np.arange(10.0), loss=loss, optimizer=sgd(1e-3), epochs=epochs, batch_size=4,
-              seed=seed, shuffle=shuffle)
-    return [loss.seen[3 * e:3 * e + 3] for e in range(epochs)]  # 3 batches per epoch
+    xpnet.fit(
+        model,
+        X,
+        np.arange(10.0),
+        loss=loss,
+        optimizer=sgd(1e-3),
+        epochs=epochs,
+        batch_size=4,
+        seed=seed,
+        shuffle=shuffle,
+    )
+    return [loss.seen[3 * e : 3 * e + 3] for e in range(epochs)]  # 3 batches per epoch
 
 
 def test_each_sample_once_per_epoch_with_a_partial_last_batch(backend):
@@ -43,8 +51,7 @@ def test_each_sample_once_per_epoch_with_a_partial_last_batch(backend):
 def test_full_batch_sgd_equals_a_train_step_loop(backend, dtype):
     X, labels = blobs()
     model = small_model(backend, dtype)
-    history = xpnet.fit(model, X, labels, loss="softmax_cross_entropy", optimizer=sgd(0.3), epochs=6,
-                        shuffle=False)
+    history = xpnet.fit(model, X, labels, loss="softmax_cross_entropy", optimizer=sgd(0.3), epochs=6, shuffle=False)
     ref = small_model(backend, dtype)
     b, loss, opt = ref.backend, get_loss("softmax_cross_entropy"), sgd(0.3)
     x, y, state, losses = b.asarray(X, dtype), b.asarray(labels), opt.init(ref.params), []
@@ -58,12 +65,17 @@ def test_full_batch_sgd_equals_a_train_step_loop(backend, dtype):
 
 # --- the same run on every backend ----------------------------------------------------------------
 
+
 def _history(backend, dtype, layers=None, optimizer=None):
     X, labels = blobs(n=50)
-    model = (small_model(backend, dtype) if layers is None
-             else xpnet.Sequential(layers(), seed=1, backend=backend, dtype=dtype))
-    h = xpnet.fit(model, X, labels, optimizer=optimizer or sgd(0.2), epochs=5, batch_size=8,
-                  validation_split=0.2, seed=3)
+    model = (
+        small_model(backend, dtype)
+        if layers is None
+        else xpnet.Sequential(layers(), seed=1, backend=backend, dtype=dtype)
+    )
+    h = xpnet.fit(
+        model, X, labels, optimizer=optimizer or sgd(0.2), epochs=5, batch_size=8, validation_split=0.2, seed=3
+    )
     return h.history, weights(model)
 
 
@@ -84,8 +96,7 @@ def test_history_agrees_across_backends(backend, dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_dropout_batchnorm_adam_history_agrees_across_backends(backend, dtype):
     # dropout masks come from the trainer's HostRandom, so they are the same on every backend
-    from xpnet.nn import BatchNorm
-    from xpnet.nn import Dropout
+    from xpnet.nn import BatchNorm, Dropout
     from xpnet.optim import adam
 
     def layers():
@@ -97,6 +108,7 @@ def test_dropout_batchnorm_adam_history_agrees_across_backends(backend, dtype):
 
 
 # --- early stopping -------------------------------------------------------------------------------
+
 
 class _Snapshot(xpnet.Callback):
     """Host copies of the weights at the end of every epoch."""
@@ -118,8 +130,16 @@ def _rising_val_loss_run(backend, **kw):
     X, labels = blobs(n=60)
     # validation labels shifted by one class: the better the fit, the worse the validation loss
     model, snap = small_model(backend), _Snapshot()
-    h = xpnet.fit(model, X[:40], labels[:40], validation_data=(X[40:], (labels[40:] + 1) % 3),
-                  optimizer=sgd(0.3), epochs=20, callbacks=[snap], **kw)
+    h = xpnet.fit(
+        model,
+        X[:40],
+        labels[:40],
+        validation_data=(X[40:], (labels[40:] + 1) % 3),
+        optimizer=sgd(0.3),
+        epochs=20,
+        callbacks=[snap],
+        **kw,
+    )
     return model, h, snap.weights
 
 
@@ -148,6 +168,7 @@ def test_min_delta_counts_small_improvements_as_none(backend):
 
 # --- the divergence guard -------------------------------------------------------------------------
 
+
 def _exploding_lr(step):
     return 0.01 if step < 25 else 1e8  # fine for two and a half epochs of 10 steps, then not
 
@@ -158,8 +179,17 @@ def test_divergence_stops_with_epoch_and_step_and_keeps_finite_weights(backend):
     y = X @ np.array([1.0, -2.0, 3.0])
     model, snap = xpnet.mlp([3, 8, 1], backend=backend, dtype="float64"), _Snapshot()
     with pytest.raises(xpnet.DivergenceError, match=r"epoch 2, step \d+") as info:
-        xpnet.fit(model, X, y, loss="mse", optimizer=sgd(_exploding_lr), epochs=10, batch_size=2,
-                  shuffle=False, callbacks=[snap])
+        xpnet.fit(
+            model,
+            X,
+            y,
+            loss="mse",
+            optimizer=sgd(_exploding_lr),
+            epochs=10,
+            batch_size=2,
+            shuffle=False,
+            callbacks=[snap],
+        )
     err = info.value
     # the same steps by hand: the first whose loss or updated weights are not finite
     ref = xpnet.mlp([3, 8, 1], backend=backend, dtype="float64")
@@ -167,15 +197,17 @@ def test_divergence_stops_with_epoch_and_step_and_keeps_finite_weights(backend):
     state, first_bad = opt.init(ref.params), None
     for step in range(30):
         i = step % 10
-        value, _, state = xpnet.train_step(ref, loss, opt, state, b.asarray(X[2 * i:2 * i + 2]),
-                                           b.asarray(y[2 * i:2 * i + 2, None]))
+        value, _, state = xpnet.train_step(
+            ref, loss, opt, state, b.asarray(X[2 * i : 2 * i + 2]), b.asarray(y[2 * i : 2 * i + 2, None])
+        )
         if not all(np.isfinite(w).all() for w in [host(value), *weights(ref).values()]):
             first_bad = step
             break
     assert (err.epoch, err.step, err.batch) == (2, first_bad, first_bad - 20)
     assert err.history.epoch == [0, 1]  # the epochs before it
-    assert snap.divergence == xpnet.training.DivergenceEvent(epoch=2, step=first_bad, batch=first_bad - 20,
-                                                             n_batches=10, restored_step=20)
+    assert snap.divergence == xpnet.training.DivergenceEvent(
+        epoch=2, step=first_bad, batch=first_bad - 20, n_batches=10, restored_step=20
+    )
     assert len(snap.weights) == 2 and snap.ended  # on_train_end runs after the error too
     assert_same_weights(weights(model), snap.weights[1])  # the start of epoch 2, all finite
 
@@ -183,12 +215,22 @@ def test_divergence_stops_with_epoch_and_step_and_keeps_finite_weights(backend):
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_check_finite_false_trains_on(backend):
     X = np.random.default_rng(0).normal(size=(20, 3))
-    h = xpnet.fit(xpnet.mlp([3, 8, 1], backend=backend, dtype="float64"), X, 100 * X[:, 0], loss="mse",
-                  optimizer=sgd(_exploding_lr), epochs=4, batch_size=2, shuffle=False, check_finite=False)
+    h = xpnet.fit(
+        xpnet.mlp([3, 8, 1], backend=backend, dtype="float64"),
+        X,
+        100 * X[:, 0],
+        loss="mse",
+        optimizer=sgd(_exploding_lr),
+        epochs=4,
+        batch_size=2,
+        shuffle=False,
+        check_finite=False,
+    )
     assert len(h.epoch) == 4 and not np.isfinite(h.history["loss"][-1])
 
 
 # --- one device-to-host transfer per epoch --------------------------------------------------------
+
 
 def test_one_host_transfer_per_epoch(backend, monkeypatch):
     calls = count_host_transfers(monkeypatch, backend)
@@ -196,8 +238,9 @@ def test_one_host_transfer_per_epoch(backend, monkeypatch):
 
     def transfers(epochs):
         calls.clear()
-        xpnet.fit(small_model(backend), X, labels, optimizer=sgd(0.1), epochs=epochs, batch_size=4,
-                  validation_split=0.25)
+        xpnet.fit(
+            small_model(backend), X, labels, optimizer=sgd(0.1), epochs=epochs, batch_size=4, validation_split=0.25
+        )
         return len(calls)
 
     # 8 steps and a validation pass per epoch, one read (to_numpy, which on strict is one __dlpack__)
@@ -206,6 +249,7 @@ def test_one_host_transfer_per_epoch(backend, monkeypatch):
 
 
 # --- exact resume ---------------------------------------------------------------------------------
+
 
 def _trainer(backend, seed=1, **kw):
     lr = lambda step: 0.3 / (1 + 0.05 * step)  # noqa: E731 - the optimizer's step count matters
@@ -216,8 +260,9 @@ def _host_state(state):
     """The snapshot as a checkpoint file would hold it: NumPy arrays and a JSON round trip."""
     from xpnet.tree import map_arrays
 
-    arrays = {k: map_arrays(xb.to_numpy, state[k]) for k in ("params", "buffers", "opt_state", "best_params",
-                                                               "best_buffers")}
+    arrays = {
+        k: map_arrays(xb.to_numpy, state[k]) for k in ("params", "buffers", "opt_state", "best_params", "best_buffers")
+    }
     rest = json.loads(json.dumps({k: v for k, v in state.items() if k not in arrays}))
     return {**rest, **arrays}
 
@@ -287,7 +332,10 @@ def test_the_epoch_loss_is_the_loss_over_all_rows_whatever_the_batch_size(backen
     else:
         sizes, y = [4, 5, 2], rng.normal(size=(13, 2))
     output = "sigmoid" if loss_name == "bce" else None
-    make = lambda: xpnet.mlp(sizes, activation="tanh", output=output, backend=backend, dtype="float64", seed=3)  # noqa: E731
+
+    def make():
+        return xpnet.mlp(sizes, activation="tanh", output=output, backend=backend, dtype="float64", seed=3)
+
     model = make()
     b = model.backend
     yb = b.asarray(y) if y.ndim == 1 else b.asarray(y, "float64")
@@ -295,6 +343,15 @@ def test_the_epoch_loss_is_the_loss_over_all_rows_whatever_the_batch_size(backen
     for batch_size in (1, 3, 5, None):
         h = xpnet.fit(make(), X, y, loss=loss, optimizer=ZERO, epochs=1, batch_size=batch_size, metrics=["loss"])
         assert h.history["loss"][0] == pytest.approx(want, rel=1e-12), batch_size
-        h = xpnet.fit(make(), X, y, loss=loss, optimizer=ZERO, epochs=1, batch_size=batch_size, metrics=["loss"],
-                      validation_data=(X, y))
+        h = xpnet.fit(
+            make(),
+            X,
+            y,
+            loss=loss,
+            optimizer=ZERO,
+            epochs=1,
+            batch_size=batch_size,
+            metrics=["loss"],
+            validation_data=(X, y),
+        )
         assert h.history["val_loss"][0] == pytest.approx(want, rel=1e-12), batch_size

@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 
 import xpnet
+from train_helpers import RecordingMSE, assert_same_weights, blobs, small_model, weights
 from xpnet.errors import BackendMismatchError, ConfigError, DataError, ShapeError
 from xpnet.optim import sgd
-
-from train_helpers import RecordingMSE, assert_same_weights, blobs, small_model, weights
 
 X, LABELS = blobs(n=12)
 NAN_X = X.copy()
@@ -68,14 +67,17 @@ def test_arrays_of_another_backend_are_refused(numpy_backend):
         xpnet.fit(small_model(numpy_backend), X, torch.asarray(LABELS), optimizer=sgd(0.1), epochs=1)
 
 
-@pytest.mark.parametrize("targets, n_out, expected", [
-    (LABELS, 3, "softmax_cross_entropy"),
-    (np.eye(3)[LABELS], 3, "softmax_cross_entropy"),
-    ((LABELS > 0).astype(int), 1, "bce_logits"),
-    ((LABELS > 0).astype(float)[:, None], 1, "bce_logits"),
-    (LABELS * 0.3, 1, "mse"),
-    (np.eye(3)[LABELS] * 0.5, 3, "mse"),
-])
+@pytest.mark.parametrize(
+    "targets, n_out, expected",
+    [
+        (LABELS, 3, "softmax_cross_entropy"),
+        (np.eye(3)[LABELS], 3, "softmax_cross_entropy"),
+        ((LABELS > 0).astype(int), 1, "bce_logits"),
+        ((LABELS > 0).astype(float)[:, None], 1, "bce_logits"),
+        (LABELS * 0.3, 1, "mse"),
+        (np.eye(3)[LABELS] * 0.5, 3, "mse"),
+    ],
+)
 def test_default_loss_follows_the_targets(backend, targets, n_out, expected):
     trainer = xpnet.Trainer(small_model(backend, sizes=(4, 8, n_out)), optimizer=sgd(0.1))
     trainer.fit(X, targets, epochs=1)
@@ -93,8 +95,16 @@ def test_device_arrays_and_host_lists_train_alike(backend):
 def test_validation_split_is_seeded_and_disjoint(backend):
     def run(seed):
         loss = RecordingMSE()
-        xpnet.fit(xpnet.mlp([4, 1], backend=backend, dtype="float64"), X, np.arange(12.0), loss=loss,
-                  optimizer=sgd(1e-3), epochs=2, validation_split=0.25, seed=seed)
+        xpnet.fit(
+            xpnet.mlp([4, 1], backend=backend, dtype="float64"),
+            X,
+            np.arange(12.0),
+            loss=loss,
+            optimizer=sgd(1e-3),
+            epochs=2,
+            validation_split=0.25,
+            seed=seed,
+        )
         return loss.seen  # per epoch: one full training batch, then the validation pass
 
     seen = run(0)
@@ -124,6 +134,14 @@ def test_one_splitter_holds_out_the_same_rows_everywhere(seed):
     _, held_ds = train_test_split(ds, 0.2, seed=seed)
     np.testing.assert_array_equal(held_ds.X, ds.X[held])
     loss = RecordingMSE()  # targets are the row indices: the validation pass shows which rows
-    xpnet.fit(xpnet.mlp([4, 1], backend="numpy", dtype="float64"), ds.X, np.arange(150.0), loss=loss,
-              optimizer=sgd(1e-3), epochs=1, validation_split=0.2, seed=seed)
+    xpnet.fit(
+        xpnet.mlp([4, 1], backend="numpy", dtype="float64"),
+        ds.X,
+        np.arange(150.0),
+        loss=loss,
+        optimizer=sgd(1e-3),
+        epochs=1,
+        validation_split=0.2,
+        seed=seed,
+    )
     assert loss.seen[1] == held.tolist()

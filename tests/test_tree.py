@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from xpnet import to_numpy
-from xpnet.io.model_file import load_arrays, save_arrays
 from xpnet.errors import CheckpointError, ConfigError
+from xpnet.io.model_file import load_arrays, save_arrays
 from xpnet.optim import ScaleByLRState
 from xpnet.tree import map_arrays, tree_flatten, tree_unflatten
 
@@ -21,8 +21,10 @@ class MomentumState(NamedTuple):
 
 def test_tree_round_trip_through_a_file_on_each_backend(backend, tmp_path):
     rng = np.random.default_rng(0)
-    params = {"0.W": backend.asarray(rng.normal(size=(3, 5)), "float32"),
-              "0.b": backend.asarray(rng.normal(size=(5,)), "float64")}
+    params = {
+        "0.W": backend.asarray(rng.normal(size=(3, 5)), "float32"),
+        "0.b": backend.asarray(rng.normal(size=(5,)), "float64"),
+    }
     state = (MomentumState(trace=dict(params)), ScaleByLRState(5))
     leaves, spec = tree_flatten(state)
     assert set(leaves) == {f"0/trace/{k}" for k in params} | {"1/step"}

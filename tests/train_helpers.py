@@ -8,9 +8,8 @@ import sys
 import numpy as np
 
 import xpnet
-from xpnet.losses import MSE
-
 from helpers import host
+from xpnet.losses import MSE
 
 
 def blobs(n=40, n_features=4, n_classes=3, seed=0):

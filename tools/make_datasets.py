@@ -36,8 +36,10 @@ def main() -> None:
             feature_names=np.asarray([str(f) for f in feature_names], dtype=str),
             target_names=np.asarray([str(t) for t in bunch.target_names], dtype=str),
         )
-        print(f"{path.relative_to(OUT.parents[2])}: {bunch.data.shape}, {len(bunch.target_names)} classes, "
-              f"{path.stat().st_size} bytes")
+        print(
+            f"{path.relative_to(OUT.parents[2])}: {bunch.data.shape}, {len(bunch.target_names)} classes, "
+            f"{path.stat().st_size} bytes"
+        )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ def _is_number(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def check_float(name: str, value, low: float = -math.inf, high: float = math.inf, *,
-                low_open: bool = False, high_open: bool = False) -> float:
+def check_float(
+    name: str, value, low: float = -math.inf, high: float = math.inf, *, low_open: bool = False, high_open: bool = False
+) -> float:
     """`value` as a float in the interval [low, high] ("(" / ")" where the end is open)."""
     ok = _is_number(value)
     if ok:

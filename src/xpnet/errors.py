@@ -1,4 +1,6 @@
-"""Typed exceptions, at the bottom of the package: this module imports nothing of xpnet. Every error xpnet raises on bad input is one of these, with a one-line
+"""Typed exceptions, at the bottom of the package: this module imports nothing of xpnet.
+
+Every error xpnet raises on bad input is one of these, with a one-line
 message naming the parameter, file or value and what was expected; the CLI turns them into
 exit status 2 without a traceback."""
 

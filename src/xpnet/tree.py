@@ -41,7 +41,9 @@ def _children(node: Any, prefix: str):
     if isinstance(node, dict):
         for k in node:
             if not isinstance(k, str) or "/" in k or not k:
-                raise ConfigError(f"tree: dict keys must be non-empty strings without '/', got {k!r} at {prefix or ROOT!r}")
+                raise ConfigError(
+                    f"tree: dict keys must be non-empty strings without '/', got {k!r} at {prefix or ROOT!r}"
+                )
         return "dict", [(_join(prefix, k), k, c) for k, c in node.items()]
     return None, []
 
@@ -68,8 +70,11 @@ def tree_flatten(tree: Any) -> tuple[dict[str, Any], dict]:
     def walk(node, path):
         kind, children = _children(node, path)
         if kind == "namedtuple":
-            return {"type": "namedtuple", "name": type(node).__name__,
-                    "fields": {k: walk(c, p) for p, k, c in children}}
+            return {
+                "type": "namedtuple",
+                "name": type(node).__name__,
+                "fields": {k: walk(c, p) for p, k, c in children},
+            }
         if kind == "dict":
             return {"type": "dict", "items": {k: walk(c, p) for p, k, c in children}}
         if kind is not None:
@@ -96,8 +101,10 @@ def tree_unflatten(template: Any, leaves: dict[str, Any], spec: dict | None = No
     names, shapes or dtypes differ (e.g. a state saved by another optimizer)."""
     template_leaves, template_spec = tree_flatten(template)
     if spec is not None and spec != template_spec:
-        raise CheckpointError(f"saved state structure does not match this optimizer's: saved {_brief(spec)}, "
-                              f"expected {_brief(template_spec)}")
+        raise CheckpointError(
+            f"saved state structure does not match this optimizer's: saved {_brief(spec)}, "
+            f"expected {_brief(template_spec)}"
+        )
     missing, extra = set(template_leaves) - set(leaves), set(leaves) - set(template_leaves)
     if missing or extra:
         raise CheckpointError(f"state leaves differ: missing {sorted(missing)}, unexpected {sorted(extra)}")
@@ -107,8 +114,10 @@ def tree_unflatten(template: Any, leaves: dict[str, Any], spec: dict | None = No
             return type(like)(_backend.to_numpy(value)) if _backend.is_array(value) else type(like)(value)
         host = _backend.to_numpy(value)
         if tuple(host.shape) != tuple(like.shape) or dtype_name(host.dtype) != dtype_name(like.dtype):
-            raise CheckpointError(f"state leaf {name!r} has shape {tuple(host.shape)} dtype {host.dtype}, "
-                                  f"expected {tuple(like.shape)} {dtype_name(like.dtype)}")
+            raise CheckpointError(
+                f"state leaf {name!r} has shape {tuple(host.shape)} dtype {host.dtype}, "
+                f"expected {tuple(like.shape)} {dtype_name(like.dtype)}"
+            )
         return _backend.backend_of(like).asarray(host, like.dtype)
 
     def build(node, path):

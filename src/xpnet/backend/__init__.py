@@ -12,10 +12,42 @@ from __future__ import annotations
 from .host import library_name, to_float, to_numpy
 from .namespace import compat_namespace, device_of, is_array, namespace_of, namespace_of_tree
 from .random import DROPOUT, SHUFFLE, SPLIT, DeviceRandom, HostRandom, stream_seed
-from .selection import (BACKEND_NAMES, ENV_VAR, Backend, BackendStatus, backend_names, backend_of, check_on,
-                        cuda_device_count, get_backend, list_backends)
+from .selection import (
+    BACKEND_NAMES,
+    ENV_VAR,
+    Backend,
+    BackendStatus,
+    backend_names,
+    backend_of,
+    check_on,
+    cuda_device_count,
+    get_backend,
+    list_backends,
+)
 
-__all__ = ["BACKEND_NAMES", "DROPOUT", "ENV_VAR", "SHUFFLE", "SPLIT", "Backend", "BackendStatus", "DeviceRandom",
-           "HostRandom", "backend_names", "backend_of", "check_on", "compat_namespace", "cuda_device_count",
-           "device_of", "get_backend", "is_array", "library_name", "list_backends", "namespace_of",
-           "namespace_of_tree", "stream_seed", "to_float", "to_numpy"]
+__all__ = [
+    "BACKEND_NAMES",
+    "DROPOUT",
+    "ENV_VAR",
+    "SHUFFLE",
+    "SPLIT",
+    "Backend",
+    "BackendStatus",
+    "DeviceRandom",
+    "HostRandom",
+    "backend_names",
+    "backend_of",
+    "check_on",
+    "compat_namespace",
+    "cuda_device_count",
+    "device_of",
+    "get_backend",
+    "is_array",
+    "library_name",
+    "list_backends",
+    "namespace_of",
+    "namespace_of_tree",
+    "stream_seed",
+    "to_float",
+    "to_numpy",
+]

@@ -10,8 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from .namespace import is_array
-
 
 def library_name(x: Any) -> str:
     """The name of the array library `x` belongs to ("numpy", "torch", "cupy", "jax", ...)."""
@@ -26,7 +24,7 @@ def to_numpy(x: Any) -> np.ndarray:
         return x
     lib = library_name(x)
     # np.asarray refuses CuPy arrays by design, and torch tensors may need a detach and a move
-    if lib == "cupy":
+    if lib == "cupy":  # pragma: needs a GPU
         return x.get()
     if lib == "torch":
         return x.detach().cpu().numpy()

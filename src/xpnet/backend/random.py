@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
 from ..checks import check_float, check_int
+from ..errors import ConfigError
 from .selection import Backend
-
 
 # One seed gives a run several independent streams of random numbers, one per use, so that
 # adding (say) dropout never shifts the shuffle order, and no two seeds share a stream.
@@ -76,16 +75,28 @@ class HostRandom:
         """A JSON-serialisable snapshot, for exact resume."""
         if self.legacy:
             kind, keys, pos, has_gauss, gauss = self._gen.get_state()
-            return {"kind": "legacy", "keys": keys.tolist(), "pos": int(pos),
-                    "has_gauss": int(has_gauss), "gauss": float(gauss)}
+            return {
+                "kind": "legacy",
+                "keys": keys.tolist(),
+                "pos": int(pos),
+                "has_gauss": int(has_gauss),
+                "gauss": float(gauss),
+            }
         return {"kind": "pcg64", "state": _jsonable(self._gen.bit_generator.state)}
 
     def set_state(self, state: dict) -> None:
         if state.get("kind") == "legacy":
             self.legacy = True
             self._gen = np.random.RandomState()
-            self._gen.set_state(("MT19937", np.asarray(state["keys"], dtype=np.uint32), state["pos"],
-                                 state["has_gauss"], state["gauss"]))
+            self._gen.set_state(
+                (
+                    "MT19937",
+                    np.asarray(state["keys"], dtype=np.uint32),
+                    state["pos"],
+                    state["has_gauss"],
+                    state["gauss"],
+                )
+            )
         elif state.get("kind") == "pcg64":
             self.legacy = False
             self._gen = np.random.default_rng()
@@ -119,14 +130,16 @@ class DeviceRandom:
 
             self._gen = torch.Generator(device=backend.device)
             self._gen.manual_seed(int(seed or 0))
-        elif backend.name == "cupy":
+        elif backend.name == "cupy":  # pragma: needs a GPU
             import cupy
 
             with backend.device:
                 self._gen = cupy.random.default_rng(seed)
         else:
-            raise ConfigError(f"device_rng: backend {backend.name!r} has no device generator; "
-                              "use the host generator (device_rng=False), or cupy or torch")
+            raise ConfigError(
+                f"device_rng: backend {backend.name!r} has no device generator; "
+                "use the host generator (device_rng=False), or cupy or torch"
+            )
 
     @property
     def can_save_state(self) -> bool:
@@ -140,7 +153,7 @@ class DeviceRandom:
             import torch
 
             return torch.rand(shape, generator=self._gen, device=self.backend.device, dtype=dtype)
-        with self.backend.device:
+        with self.backend.device:  # pragma: needs a GPU
             return self._gen.random(shape, dtype=dtype)
 
     def keep_mask(self, shape: tuple[int, ...], keep_prob: float, *, xp: Any, device: Any, dtype: Any) -> Any:
@@ -152,13 +165,13 @@ class DeviceRandom:
             import torch
 
             return torch.randperm(int(n), generator=self._gen, device=self.backend.device)
-        with self.backend.device:
+        with self.backend.device:  # pragma: needs a GPU
             return self._gen.permutation(int(n))
 
     def get_state(self) -> dict:
         if self.backend.name == "torch":
             return {"kind": "torch", "state": self._gen.get_state().tolist()}
-        return {"kind": "cupy-unsaved"}  # see can_save_state
+        return {"kind": "cupy-unsaved"}  # pragma: needs a GPU (see can_save_state)
 
     def set_state(self, state: dict) -> None:
         if state.get("kind") == "torch" and self.backend.name == "torch":
@@ -166,5 +179,7 @@ class DeviceRandom:
 
             self._gen.set_state(torch.tensor(state["state"], dtype=torch.uint8))
         else:
-            raise ConfigError(f"random state: cannot restore {state.get('kind')!r} into a {self.backend.name} "
-                              "device generator; train with device_rng=False for exact resume")
+            raise ConfigError(
+                f"random state: cannot restore {state.get('kind')!r} into a {self.backend.name} "
+                "device generator; train with device_rng=False for exact resume"
+            )

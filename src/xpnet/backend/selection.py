@@ -29,8 +29,13 @@ _INSTALL_HINT = {
     "jax": "install it: pip install jax",
     "numpy": "install it: pip install numpy",
 }
-_MODULE = {"numpy": "numpy", "array_api_strict": "array_api_strict", "torch": "torch",
-           "cupy": "cupy", "jax": "jax.numpy"}
+_MODULE = {
+    "numpy": "numpy",
+    "array_api_strict": "array_api_strict",
+    "torch": "torch",
+    "cupy": "cupy",
+    "jax": "jax.numpy",
+}
 
 
 @dataclass(frozen=True)
@@ -54,13 +59,20 @@ class Backend:
     def asarray(self, data: Any, dtype: Any = None) -> Any:
         """`data` (host array, list, or an array of this library) as an array on this device."""
         dt = None if dtype is None else self.dtype(dtype)
-        if self.name == "cupy" and library_name(data) != "cupy":
+        if self.name == "cupy" and library_name(data) != "cupy":  # pragma: needs a GPU
             data = np.asarray(data)
-        if isinstance(data, np.ndarray) and data.dtype.kind == "f" and data.dtype.name not in ("float32", "float64") \
-                and not hasattr(self.xp, data.dtype.name):
+        if (
+            isinstance(data, np.ndarray)
+            and data.dtype.kind == "f"
+            and data.dtype.name not in ("float32", "float64")
+            and not hasattr(self.xp, data.dtype.name)
+        ):
             data = data.astype(np.float64)  # float16 on strict, longdouble anywhere: float64 holds float16 exactly
-        if self.name == "torch" and isinstance(data, np.ndarray) and (
-                not data.flags.writeable or any(s < 0 for s in data.strides)):
+        if (
+            self.name == "torch"
+            and isinstance(data, np.ndarray)
+            and (not data.flags.writeable or any(s < 0 for s in data.strides))
+        ):
             data = np.array(data)  # torch cannot wrap negative strides, nor safely share read-only memory
         return self.xp.asarray(data, dtype=dt, device=self.device)
 
@@ -70,11 +82,11 @@ class Backend:
 
     def sync(self) -> None:
         """Wait for queued device work (for timing); a no-op on the CPU."""
-        if self.name == "cupy":
+        if self.name == "cupy":  # pragma: needs a GPU
             import cupy
 
             cupy.cuda.get_current_stream().synchronize()
-        elif self.name == "torch" and str(self.device).startswith("cuda"):
+        elif self.name == "torch" and str(self.device).startswith("cuda"):  # pragma: needs a GPU
             import torch
 
             torch.cuda.synchronize()
@@ -83,7 +95,7 @@ class Backend:
     def device_name(self) -> str:
         """The device as a string `get_backend(name, device=...)` accepts ("cpu", "cuda:1",
         "device1"): what files and pickles record instead of a library's device object."""
-        if self.name == "cupy":
+        if self.name == "cupy":  # pragma: needs a GPU
             return f"cuda:{self.device.id}"
         if self.name == "array_api_strict":
             inner = getattr(self.device, "_device", "CPU_DEVICE")
@@ -121,7 +133,11 @@ def cuda_device_count() -> tuple[int, str]:
         n = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDARuntimeError, or a CuPy built for another CUDA version
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return 0, f"CuPy is installed but found no usable CUDA device ({msg}); check the driver and that the CuPy build matches its CUDA version"
+        return (
+            0,
+            f"CuPy is installed but found no usable CUDA device ({msg}); "
+            "check the driver and that the CuPy build matches its CUDA version",
+        )
     if n == 0:
         return 0, "CuPy is installed but no CUDA device is visible"
     return n, ""
@@ -177,20 +193,23 @@ def get_backend(name: str | Backend | None = None, *, device: Any = None) -> Bac
         xp = compat_namespace("torch")
         if device == "gpu":
             if not torch.cuda.is_available():
-                raise BackendError("torch was asked for the GPU but torch.cuda.is_available() is False (a CPU-only build, or no CUDA device)")
+                raise BackendError(
+                    "torch was asked for the GPU but torch.cuda.is_available() is False "
+                    "(a CPU-only build, or no CUDA device)"
+                )
             device = "cuda"
         return Backend("torch", xp, torch.device(device or "cpu"))
     if resolved == "cupy":
         n, reason = cuda_device_count()
         if n == 0:
             raise BackendError(reason)
-        if device == "cpu":
+        if device == "cpu":  # pragma: needs a GPU (a usable CUDA device got us here)
             raise BackendError("backend 'cupy' runs on a CUDA GPU only; use numpy for the CPU")
-        import cupy
+        import cupy  # pragma: needs a GPU
 
-        xp = compat_namespace("cupy")
-        dev_id = 0 if device in (None, "gpu") else int(str(device).split(":")[-1])
-        return Backend("cupy", xp, cupy.cuda.Device(dev_id))
+        xp = compat_namespace("cupy")  # pragma: needs a GPU
+        dev_id = 0 if device in (None, "gpu") else int(str(device).split(":")[-1])  # pragma: needs a GPU
+        return Backend("cupy", xp, cupy.cuda.Device(dev_id))  # pragma: needs a GPU
     if resolved == "jax":
         jnp = _import("jax")
         import jax
@@ -241,8 +260,6 @@ def backend_of(*arrays: Any, names: tuple[str, ...] | None = None) -> Backend:
     return Backend(next(iter(libs.values())), xp, first)
 
 
-
-
 def check_on(backend: Backend, x: Any, name: str) -> None:
     """BackendMismatchError unless the array `x` lives on `backend`, library and device alike:
     a model refuses arrays it would otherwise have to copy behind the user's back."""
@@ -250,7 +267,8 @@ def check_on(backend: Backend, x: Any, name: str) -> None:
     if lib != backend.name:
         raise BackendMismatchError(
             f"{name} is a {lib} array but the model's parameters are on {backend.name}; convert it "
-            f"(e.g. xpnet.get_backend({backend.name!r}).asarray(x)) or move the model with model.to({lib!r})")
+            f"(e.g. xpnet.get_backend({backend.name!r}).asarray(x)) or move the model with model.to({lib!r})"
+        )
     dev = device_of(x)
     if dev != backend.device:
         raise BackendMismatchError(f"{name} is on device {dev} but the model's parameters are on {backend.device}")

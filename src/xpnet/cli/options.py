@@ -8,7 +8,7 @@ from ..nn.losses import LOSSES, losses_for
 
 
 def parse_layers(text: str) -> list[int]:
-    """"64,32" -> [64, 32]; "" -> [] (no hidden layer: a linear model)."""
+    """ "64,32" -> [64, 32]; "" -> [] (no hidden layer: a linear model)."""
     sizes = []
     for part in str(text).split(","):
         part = part.strip()

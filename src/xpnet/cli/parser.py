@@ -9,13 +9,18 @@ from . import catalog, evaluate, predict, train
 
 
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", default=None,
-                   help="array library: auto, numpy, array_api_strict, torch, cupy, jax (default: $XPNET_BACKEND or auto)")
+    p.add_argument(
+        "--backend",
+        default=None,
+        help="array library: auto, numpy, array_api_strict, torch, cupy, jax (default: $XPNET_BACKEND or auto)",
+    )
     p.add_argument("--device", default=None, help="cpu or gpu (a backend's device, e.g. cuda:1 or device1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xpnet", description="Train neural networks on NumPy, CuPy, PyTorch or array-api-strict.")
+    parser = argparse.ArgumentParser(
+        prog="xpnet", description="Train neural networks on NumPy, CuPy, PyTorch or array-api-strict."
+    )
     parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -27,18 +32,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="single-neuron, two-layer, three-layer or cross-entropy")
     _add_backend_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--plot", default="cross_entropy_loss.png",
-                   help="cross-entropy only: where to save the loss curve (needs matplotlib)")
+    p.add_argument(
+        "--plot",
+        default="cross_entropy_loss.png",
+        help="cross-entropy only: where to save the loss curve (needs matplotlib)",
+    )
     p.set_defaults(func=catalog.cmd_example)
 
     p = sub.add_parser("train", help="train a network on a data set and write DIR/ (model, history, curves)")
-    p.add_argument("--dataset", required=True, help="embedded name (xor, seed-and, seed-single, digits, iris, "
-                   "wine, breast-cancer) or a .csv (with --target), .npz (X, y) or MNIST IDX path")
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="embedded name (xor, seed-and, seed-single, digits, iris, "
+        "wine, breast-cancer) or a .csv (with --target), .npz (X, y) or MNIST IDX path",
+    )
     p.add_argument("--target", help="CSV: the column holding the labels or values")
     p.add_argument("--layers", default="64", help="hidden layer sizes, e.g. 64,32 (default 64; '' for none)")
     p.add_argument("--activation", default="relu", help="relu, tanh, sigmoid, leaky_relu, ... (default relu)")
-    p.add_argument("--loss", help="softmax_cross_entropy or bce_logits (classification), mse or half_sse "
-                   "(regression); default: inferred from the data set")
+    p.add_argument(
+        "--loss",
+        help="softmax_cross_entropy or bce_logits (classification), mse or half_sse "
+        "(regression); default: inferred from the data set",
+    )
     p.add_argument("--optimizer", default="adam", help="sgd, momentum, nesterov, rmsprop, adam, adamw (default adam)")
     p.add_argument("--lr", type=float, help="learning rate (default: the optimizer's)")
     p.add_argument("--momentum", type=float, help="sgd/momentum/nesterov/rmsprop momentum")
@@ -49,12 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--l2", type=float, default=0.0, help="L2 penalty rate on the weights (not biases)")
     p.add_argument("--clip-norm", type=float, help="clip gradients to this global norm")
     p.add_argument("--seed", type=int, default=0, help="initial weights, shuffling, split and dropout")
-    p.add_argument("--device-rng", action="store_true", help="draw shuffles and dropout masks with the "
-                   "library's own generator (torch, cupy; always on a GPU) instead of NumPy on the host")
+    p.add_argument(
+        "--device-rng",
+        action="store_true",
+        help="draw shuffles and dropout masks with the "
+        "library's own generator (torch, cupy; always on a GPU) instead of NumPy on the host",
+    )
     p.add_argument("--dtype", default="float32", help="float32 (default) or float64")
     _add_backend_args(p)
-    p.add_argument("--val-split", type=float, help="fraction held out for validation (default 0.2, "
-                   "0 for data sets under 100 samples)")
+    p.add_argument(
+        "--val-split",
+        type=float,
+        help="fraction held out for validation (default 0.2, 0 for data sets under 100 samples)",
+    )
     p.add_argument("--patience", type=int, help="stop after this many epochs without improvement")
     p.add_argument("--out", help="output directory (default runs/DATASET)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out directory")

@@ -24,13 +24,13 @@ def _display_order(names) -> list[str]:
 
 
 def format_metrics(logs: dict[str, Any]) -> str:
-    """"loss 0.1234  accuracy 0.9650  val_loss ..." for the metrics in logs."""
+    """ "loss 0.1234  accuracy 0.9650  val_loss ..." for the metrics in logs."""
     keys = _display_order(logs)
     return "  ".join(f"{k} {logs[k]:.4f}" for k in keys if isinstance(logs[k], float))
 
 
 def progress_mode(quiet: bool, stream: IO = sys.stderr) -> str:
-    """"none" with --quiet, "bar" on a terminal when tqdm is installed, else "lines"."""
+    """ "none" with --quiet, "bar" on a terminal when tqdm is installed, else "lines"."""
     if quiet:
         return "none"
     if stream.isatty():
@@ -115,7 +115,7 @@ def plot_curves(history, path: Path, title: str = "") -> bool:
     if not panels:  # no epoch finished (a run that diverged in its first): nothing to draw
         return False
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], panels):
+    for ax, metric in zip(axes[0], panels, strict=True):
         epochs = np.arange(1, len(h[metric]) + 1)
         ax.plot(epochs, h[metric], label="train")
         if f"val_{metric}" in h:
@@ -143,5 +143,7 @@ def format_confusion(counts: np.ndarray, labels: list) -> str:
     names = [str(c) for c in labels]
     width = max(len(str(int(counts.max()))) if counts.size else 1, *(len(n) for n in names))
     head = " " * width + "  " + " ".join(f"{n:>{width}}" for n in names) + "   <- predicted"
-    rows = [f"{n:>{width}}  " + " ".join(f"{int(c):>{width}}" for c in row) for n, row in zip(names, counts)]
+    rows = [
+        f"{n:>{width}}  " + " ".join(f"{int(c):>{width}}" for c in row) for n, row in zip(names, counts, strict=True)
+    ]
     return "\n".join([head, *rows])

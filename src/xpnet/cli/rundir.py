@@ -114,8 +114,10 @@ def labels_for_model(ds, run: dict, source: str) -> np.ndarray:
     for i, label in enumerate(np.asarray(ds.y).reshape(-1).tolist()):
         name = names[label] if 0 <= label < len(names) else label
         if str(name) not in index:
-            raise DataError(f"{source}: label {name!r} at row {i} is beyond the model's {len(classes)} "
-                            f"classes ({', '.join(map(str, classes))})")
+            raise DataError(
+                f"{source}: label {name!r} at row {i} is beyond the model's {len(classes)} "
+                f"classes ({', '.join(map(str, classes))})"
+            )
         mapped[i] = index[str(name)]
     return mapped
 
@@ -130,7 +132,9 @@ def prediction_table(values: np.ndarray, run: dict) -> tuple[dict, dict]:
         predicted = np.asarray(classes)[proba.argmax(axis=1)]
         columns = {"prediction": predicted, **{f"p_{c}": proba[:, i] for i, c in enumerate(classes)}}
         return columns, {"prediction": predicted, "probabilities": proba, "classes": np.asarray(classes)}
-    names = [run.get("target_name") or "prediction"] if values.shape[1] == 1 else [f"y{i}" for i in range(values.shape[1])]
+    names = (
+        [run.get("target_name") or "prediction"] if values.shape[1] == 1 else [f"y{i}" for i in range(values.shape[1])]
+    )
     return {n: values[:, i] for i, n in enumerate(names)}, {"prediction": values}
 
 
@@ -138,7 +142,7 @@ def csv_text(columns: dict) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(list(columns))
-    for row in zip(*columns.values()):
+    for row in zip(*columns.values(), strict=True):
         w.writerow([f"{float(v):.6g}" if isinstance(v, (float, np.floating)) else _plain(v) for v in row])
     return buf.getvalue()
 
@@ -166,8 +170,10 @@ def cli_checkpoints(args, out: Path) -> list:
             raise CheckpointError(f"{checkpoint_path(resume)}: not written by xpnet train (no command-line options)")
         for key in sorted(set(saved) | set(options)):
             if saved.get(key) != options.get(key):
-                raise ConfigError(f"--{key.replace('_', '-')}: {options.get(key)!r} is not the interrupted run's "
-                                  f"{saved.get(key)!r}; repeat its command line with --resume {resume}")
+                raise ConfigError(
+                    f"--{key.replace('_', '-')}: {options.get(key)!r} is not the interrupted run's "
+                    f"{saved.get(key)!r}; repeat its command line with --resume {resume}"
+                )
         every = every if every is not None else meta.get("every", 1)
     every = check_int("--checkpoint-every", every, 1)
     return [CheckpointCallback(out, every, resume=resume is not None, config={"cli_options": options})]

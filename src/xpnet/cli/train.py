@@ -16,8 +16,16 @@ from ..optim import optimizer_from_options
 from ..training import fit
 from .options import choose_loss, parse_layers
 from .report import ProgressReporter, final_metrics, plot_curves, progress_mode, summary_line, write_history
-from .rundir import (MODEL_FILE, RUN_KEY, check_out_dir, class_labels, cli_checkpoints, copy_checkpoint, staged_dir,
-                     targets_for_loss)
+from .rundir import (
+    MODEL_FILE,
+    RUN_KEY,
+    check_out_dir,
+    class_labels,
+    cli_checkpoints,
+    copy_checkpoint,
+    staged_dir,
+    targets_for_loss,
+)
 
 
 def cmd_train(args) -> int:
@@ -31,12 +39,23 @@ def cmd_train(args) -> int:
     loss_name, n_out = choose_loss(ds.task, ds.n_classes, ds.y.shape[1] if ds.y.ndim == 2 else 1, args.loss)
     val_split = args.val_split if args.val_split is not None else (0.2 if len(ds.X) >= 100 else 0.0)
     check_fraction("--val-split", val_split)
-    train_ds, val_ds = train_test_split(ds, val_split, seed=args.seed, name="--val-split") if val_split > 0 else (ds, None)
+    train_ds, val_ds = (
+        train_test_split(ds, val_split, seed=args.seed, name="--val-split") if val_split > 0 else (ds, None)
+    )
     scaler = Standardizer.fit(train_ds.X)  # training rows only: validation stays unseen
-    model = mlp([ds.X.shape[1], *hidden, n_out], activation=args.activation, output_init="glorot_uniform",
-                dropout=args.dropout, batchnorm=args.batchnorm, seed=args.seed, backend=backend, dtype=args.dtype)
-    optimizer = optimizer_from_options(args.optimizer, lr=args.lr, momentum=args.momentum, l2_rate=args.l2,
-                                       clip_norm=args.clip_norm)
+    model = mlp(
+        [ds.X.shape[1], *hidden, n_out],
+        activation=args.activation,
+        output_init="glorot_uniform",
+        dropout=args.dropout,
+        batchnorm=args.batchnorm,
+        seed=args.seed,
+        backend=backend,
+        dtype=args.dtype,
+    )
+    optimizer = optimizer_from_options(
+        args.optimizer, lr=args.lr, momentum=args.momentum, l2_rate=args.l2, clip_norm=args.clip_norm
+    )
     validation = None if val_ds is None else (scaler(val_ds.X), targets_for_loss(val_ds, loss_name))
 
     reporter = ProgressReporter(args.epochs, progress_mode(args.quiet))
@@ -44,36 +63,72 @@ def cmd_train(args) -> int:
     with warnings.catch_warnings():  # overflow warnings of a diverging run: the guard reports it in one line
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
-            history, diverged = fit(model, scaler(train_ds.X), targets_for_loss(train_ds, loss_name),
-                                    loss=get_loss(loss_name), optimizer=optimizer, epochs=args.epochs,
-                                    batch_size=args.batch_size, seed=args.seed, validation_data=validation,
-                                    patience=args.patience, callbacks=[reporter, *checkpoints],
-                                    device_rng=args.device_rng or (backend.is_gpu and not checkpoints)), None
+            history, diverged = (
+                fit(
+                    model,
+                    scaler(train_ds.X),
+                    targets_for_loss(train_ds, loss_name),
+                    loss=get_loss(loss_name),
+                    optimizer=optimizer,
+                    epochs=args.epochs,
+                    batch_size=args.batch_size,
+                    seed=args.seed,
+                    validation_data=validation,
+                    patience=args.patience,
+                    callbacks=[reporter, *checkpoints],
+                    device_rng=args.device_rng or (backend.is_gpu and not checkpoints),
+                ),
+                None,
+            )
         except DivergenceError as exc:  # the model holds the last finite weights: save them, then exit 2
             history, diverged = exc.history, exc
     seconds = time.perf_counter() - start
 
     config = {k: v for k, v in vars(args).items() if k not in ("func", "command", "json", "quiet", "overwrite")}
-    run = {"task": ds.task, "loss": loss_name, "classes": class_labels(ds), "target_name": ds.target_name,
-           "feature_names": list(ds.feature_names or []), "standardize": scaler.to_dict(),
-           "training": config, "backend": backend.name, "epochs_run": len(history.epoch)}
+    run = {
+        "task": ds.task,
+        "loss": loss_name,
+        "classes": class_labels(ds),
+        "target_name": ds.target_name,
+        "feature_names": list(ds.feature_names or []),
+        "standardize": scaler.to_dict(),
+        "training": config,
+        "backend": backend.name,
+        "epochs_run": len(history.epoch),
+    }
     with staged_dir(out, args.overwrite or bool(checkpoints)) as tmp:  # DIR held only our checkpoint
         copy_checkpoint(out, tmp)
         save_model(tmp / MODEL_FILE, model, metadata={RUN_KEY: run})
         write_history(tmp, history)
         plotted = plot_curves(history, tmp / "curves.png", title=f"xpnet train --dataset {args.dataset}")
     if diverged is not None:
-        raise DivergenceError(f"{diverged}; the last finite model is saved in {out}", epoch=diverged.epoch,
-                              step=diverged.step, batch=diverged.batch, history=diverged.history)
+        raise DivergenceError(
+            f"{diverged}; the last finite model is saved in {out}",
+            epoch=diverged.epoch,
+            step=diverged.step,
+            batch=diverged.batch,
+            history=diverged.history,
+        )
     files = {"model": out / MODEL_FILE, "history_json": out / "history.json", "history_csv": out / "history.csv"}
     if plotted:
         files["curves"] = out / "curves.png"
     metrics = final_metrics(history, restored=args.patience is not None)
     if args.json:
-        print(json.dumps({"metrics": metrics, "epochs_run": len(history.epoch), "best_epoch": history.best_epoch,
-                          "stopped_early": bool(history.stopped_early), "seconds": seconds,
-                          "backend": backend.name, "device": str(backend.device), "out": str(out),
-                          "files": {k: str(v) for k, v in files.items()}}))
+        print(
+            json.dumps(
+                {
+                    "metrics": metrics,
+                    "epochs_run": len(history.epoch),
+                    "best_epoch": history.best_epoch,
+                    "stopped_early": bool(history.stopped_early),
+                    "seconds": seconds,
+                    "backend": backend.name,
+                    "device": str(backend.device),
+                    "out": str(out),
+                    "files": {k: str(v) for k, v in files.items()},
+                }
+            )
+        )
     else:
         print(summary_line(len(history.epoch), seconds, metrics, str(out)))
     return 0

@@ -13,7 +13,8 @@ and updated in place by the next step (see numpy_step.py).
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -22,8 +23,12 @@ from ..optim import transforms as _optim
 
 # every field each supported transform declares in its spec: a spec with another field (a
 # hyperparameter this file does not implement) is not supported, and the generic step runs
-_FIELDS = {"chain": {"transforms"}, "scale_by_learning_rate": {"lr"}, "scale_by_momentum": {"momentum", "nesterov"},
-           "scale_by_adam": {"b1", "b2", "eps"}}
+_FIELDS = {
+    "chain": {"transforms"},
+    "scale_by_learning_rate": {"lr"},
+    "scale_by_momentum": {"momentum", "nesterov"},
+    "scale_by_adam": {"b1", "b2", "eps"},
+}
 
 
 class OptimizerPlan(NamedTuple):
@@ -94,7 +99,10 @@ def make_update(p: OptimizerPlan, dtype, max_size: int):
     every step; update applies one step to the block `w` given its gradient `g` (used as
     scratch) and the same block of each state array. `max_size`: the largest block, for a
     scratch buffer."""
-    c = lambda v: np.asarray(v, dtype)  # noqa: E731 - a 0-d constant of the dtype
+
+    def c(v):  # a 0-d constant of the dtype
+        return np.asarray(v, dtype)
+
     rate, unit = c(1.0), [True]  # unit: the rate is 1, and 1 * u == u needs no pass
     kind, h = p.kind, p.hyper
     scratch: list = []  # one block for nesterov and adam, allocated on the first step, grown on demand
@@ -106,7 +114,7 @@ def make_update(p: OptimizerPlan, dtype, max_size: int):
         """Scratch shaped like g: the first block, or a whole parameter in hooked mode."""
         if scratch[0].size < g.size:
             scratch[0] = np.empty(g.size, dtype)
-        return scratch[0][:g.size].reshape(g.shape)
+        return scratch[0][: g.size].reshape(g.shape)
 
     def prepare(opt_state):
         if not scratch and kind in ("nesterov", "adam"):

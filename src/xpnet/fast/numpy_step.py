@@ -28,7 +28,8 @@ soon as it is computed, so memory holds one block rather than a layer's gradient
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -49,8 +50,10 @@ _LAYERS: dict[type, tuple[frozenset, Callable | None]] = {
     ReLU: (frozenset(), lambda layer: K.relu),
     Tanh: (frozenset(), lambda layer: K.tanh),
     Identity: (frozenset(), lambda layer: None),
-    Sigmoid: (frozenset({"stable"}), lambda layer: K.sigmoid_stable if layer.stable is True
-              else K.sigmoid_seed if layer.stable is False else False),
+    Sigmoid: (
+        frozenset({"stable"}),
+        lambda layer: K.sigmoid_stable if layer.stable is True else K.sigmoid_seed if layer.stable is False else False,
+    ),
 }
 # exact type -> kernel factory; the losses take no configuration
 _LOSSES = {HalfSSE: K.half_sse, MSE: K.mse, SoftmaxCrossEntropy: K.softmax_cross_entropy}
@@ -125,8 +128,10 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
     # nesterov and adam need a scratch block besides the gradient block: halve both
     block_bytes = BLOCK_BYTES // 2 if opt.kind in ("nesterov", "adam") else BLOCK_BYTES
     blocks = [row_blocks(*shapes[wk], dtype.itemsize, block_bytes) for wk, _, _ in stages]
-    largest = max([(b - a) * shapes[wk][1] for (wk, _, _), bl in zip(stages, blocks) for a, b in bl]
-                  + [shapes[bk][0] for _, bk, _ in stages if bk is not None])
+    largest = max(
+        [(b - a) * shapes[wk][1] for (wk, _, _), bl in zip(stages, blocks, strict=True) for a, b in bl]
+        + [shapes[bk][0] for _, bk, _ in stages if bk is not None]
+    )
     total = sum(int(np.prod(s)) for s in shapes.values())
     prepare, update, per_step = _optim.make_update(opt, dtype, largest)
     stateful = opt.kind != "sgd"  # sgd keeps no arrays: nothing to check or adopt
@@ -148,10 +153,17 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
             grad.append(np.empty(largest, dtype))
         g_all = grad[0]
         views.clear()
-        for (wk, bk, _), bl in zip(stages, blocks):
+        for (wk, bk, _), bl in zip(stages, blocks, strict=True):
             n_o = shapes[wk][1]
-            wb = [(slice(a, b) if len(bl) > 1 else None, params[wk][a:b, ...],
-                   g_all[:(b - a) * n_o].reshape(b - a, n_o), tuple(s[wk][a:b, ...] for s in state)) for a, b in bl]
+            wb = [
+                (
+                    slice(a, b) if len(bl) > 1 else None,
+                    params[wk][a:b, ...],
+                    g_all[: (b - a) * n_o].reshape(b - a, n_o),
+                    tuple(s[wk][a:b, ...] for s in state),
+                )
+                for a, b in bl
+            ]
             bb = (params[bk], g_all[:n_o], tuple(s[bk] for s in state)) if bk is not None else None
             views.append((wb, bb))
         scratch.clear()  # the per-batch plans hold these views: rebuilt on the next step
@@ -162,7 +174,8 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
 
     def state_owned(opt_state) -> bool:
         return owned["state"] is not None and all(
-            s is o for s, o in zip(_optim.slots(opt, opt_state), owned["state"]))
+            s is o for s, o in zip(_optim.slots(opt, opt_state), owned["state"], strict=True)
+        )
 
     def adopt(opt_state) -> bool:
         """Take model.params and the state's arrays into arrays this step owns (and updates in
@@ -195,13 +208,22 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
         return opt_state
 
     def usable(x, y) -> bool:
-        if type(x) is not np.ndarray or type(y) is not np.ndarray or x.dtype != dtype or x.ndim != 2 \
-                or x.shape[1] != n_in:
+        if (
+            type(x) is not np.ndarray
+            or type(y) is not np.ndarray
+            or x.dtype != dtype
+            or x.ndim != 2
+            or x.shape[1] != n_in
+        ):
             return False
         if y.ndim == 1 and loss_kernel is K.softmax_cross_entropy:
             # integer labels in [0, k); the unsigned view turns negative labels into huge ones
-            return (y.dtype.kind in "iu" and y.shape[0] == x.shape[0] and y.size > 0
-                    and int(np.max(y.view(f"u{y.itemsize}"))) < n_out)
+            return (
+                y.dtype.kind in "iu"
+                and y.shape[0] == x.shape[0]
+                and y.size > 0
+                and int(np.max(y.view(f"u{y.itemsize}"))) < n_out
+            )
         return y.dtype == dtype and y.shape == (x.shape[0], n_out)
 
     def buffers(n: int) -> tuple:
@@ -218,10 +240,10 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
             i, arrays = next(taken), pool["arrays"]
             if i == len(arrays):
                 arrays.append(np.empty((pool["rows"],) + tuple(shape[1:]), dt))
-            return arrays[i][:shape[0], ...]
+            return arrays[i][: shape[0], ...]
 
         params, forward, backward = owned["params"], [], []
-        for i, ((wk, bk, act), (wb, bb)) in enumerate(zip(stages, views)):
+        for i, ((wk, bk, act), (wb, bb)) in enumerate(zip(stages, views, strict=True)):
             n_i, n_o = shapes[wk]
             z = empty((n, n_o), dtype) if i != last else None  # None: the outputs, fresh each step
             dx = empty((n, n_i), dtype) if i > 0 else None  # the first layer's is never used
@@ -238,13 +260,19 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
             offset = 0
             for k in keys:
                 size = int(np.prod(shapes[k]))
-                flat[k] = buf[offset:offset + size].reshape(shapes[k])
+                flat[k] = buf[offset : offset + size].reshape(shapes[k])
                 offset += size
         return flat
 
     def run(x, y, opt_state, hook=None):
-        if not usable(x, y) or ((model.params is not owned["params"] or model.params[first_w] is not owned[first_w]
-                                 or (stateful and not state_owned(opt_state))) and not adopt(opt_state)):
+        if not usable(x, y) or (
+            (
+                model.params is not owned["params"]
+                or model.params[first_w] is not owned[first_w]
+                or (stateful and not state_owned(opt_state))
+            )
+            and not adopt(opt_state)
+        ):
             return None  # the generic step takes this call
         forward, backward, loss = scratch.get(x.shape[0]) or buffers(x.shape[0])
         if per_step:

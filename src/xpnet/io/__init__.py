@@ -11,5 +11,17 @@ from .model_file import load_model, model_from_record, model_record, save_model
 from .split import split_rows, train_test_split
 from .tabular import load_features
 
-__all__ = ["EMBEDDED_NAMES", "Dataset", "load_arrays", "load_dataset", "load_features", "load_model",
-           "model_from_record", "model_record", "save_arrays", "save_model", "split_rows", "train_test_split"]
+__all__ = [
+    "EMBEDDED_NAMES",
+    "Dataset",
+    "load_arrays",
+    "load_dataset",
+    "load_features",
+    "load_model",
+    "model_from_record",
+    "model_record",
+    "save_arrays",
+    "save_model",
+    "split_rows",
+    "train_test_split",
+]

@@ -67,9 +67,14 @@ def save_arrays(path: str | os.PathLike, arrays: dict[str, Any], meta: dict | No
         if not isinstance(name, str) or not name or name == META_KEY:
             raise ConfigError(f"arrays: names must be non-empty strings other than {META_KEY!r}, got {name!r}")
         host[name] = _host_array(name, value)
-    record = {"format": "xpnet", "format_version": FORMAT_VERSION, "xpnet_version": __version__,
-              "tensors": {k: {"shape": list(a.shape), "dtype": a.dtype.str} for k, a in host.items()},
-              "sha256": digest(host), "meta": meta if meta is not None else {}}
+    record = {
+        "format": "xpnet",
+        "format_version": FORMAT_VERSION,
+        "xpnet_version": __version__,
+        "tensors": {k: {"shape": list(a.shape), "dtype": a.dtype.str} for k, a in host.items()},
+        "sha256": digest(host),
+        "meta": meta if meta is not None else {},
+    }
     try:
         text = json.dumps(record, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -97,8 +102,9 @@ def _read_record(path: Path, arrays: dict[str, np.ndarray]) -> dict:
     if not isinstance(version, int) or version < 1:
         raise CheckpointError(f"{path}: bad format_version {version!r}")
     if version > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format version {version} is newer than this xpnet reads "
-                              f"({FORMAT_VERSION}); upgrade xpnet")
+        raise CheckpointError(
+            f"{path}: format version {version} is newer than this xpnet reads ({FORMAT_VERSION}); upgrade xpnet"
+        )
     if not isinstance(record.get("tensors"), dict) or not isinstance(record.get("sha256"), str):
         raise CheckpointError(f"{path}: metadata record lacks the tensor list or checksum")
     return record
@@ -118,8 +124,10 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     for name, a in arrays.items():
         want = expected[name]
         if list(a.shape) != want.get("shape") or a.dtype.str != want.get("dtype"):
-            raise CheckpointError(f"{path}: tensor {name!r} has shape {a.shape} dtype {a.dtype.str}, "
-                                  f"its record says shape {tuple(want.get('shape') or ())} dtype {want.get('dtype')}")
+            raise CheckpointError(
+                f"{path}: tensor {name!r} has shape {a.shape} dtype {a.dtype.str}, "
+                f"its record says shape {tuple(want.get('shape') or ())} dtype {want.get('dtype')}"
+            )
     if digest(arrays) != record["sha256"]:
         raise CheckpointError(f"{path}: checksum mismatch (the tensors were modified or corrupted)")
     return arrays, record["meta"]

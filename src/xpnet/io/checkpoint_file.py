@@ -51,11 +51,21 @@ def write_checkpoint(directory: str | os.PathLike, state: dict, records: dict) -
     hist = state["history"]
     # history as float64 arrays: bit-exact, and NaN/inf (check_finite=False) need no JSON
     arrays.update({f"history/{k}": np.asarray(v, dtype=np.float64) for k, v in hist["history"].items()})
-    meta = {"kind": KIND, "epoch": state["epoch"], "step": state["step"],
-            "shuffle_rng": state["shuffle_rng"], "dropout_rng": state["dropout_rng"],
-            "history_epochs": hist["epoch"], "best_epoch": hist["best_epoch"],
-            "stopped_early": hist["stopped_early"], "best": state["best"], "wait": state["wait"],
-            "has_best": state["best_params"] is not None, "opt_spec": opt_spec, **records}
+    meta = {
+        "kind": KIND,
+        "epoch": state["epoch"],
+        "step": state["step"],
+        "shuffle_rng": state["shuffle_rng"],
+        "dropout_rng": state["dropout_rng"],
+        "history_epochs": hist["epoch"],
+        "best_epoch": hist["best_epoch"],
+        "stopped_early": hist["stopped_early"],
+        "best": state["best"],
+        "wait": state["wait"],
+        "has_best": state["best_params"] is not None,
+        "opt_spec": opt_spec,
+        **records,
+    }
     path = checkpoint_path(directory)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_arrays(path, arrays, meta)
@@ -76,11 +86,14 @@ def read_checkpoint(directory: str | os.PathLike) -> tuple[dict, dict]:
 
 def history_record(arrays: dict, meta: dict) -> dict:
     """The History.as_dict() stored in a checkpoint."""
-    return {"history": {k[len("history/"):]: v.tolist() for k, v in arrays.items() if k.startswith("history/")},
-            "epoch": [int(e) for e in meta["history_epochs"]], "best_epoch": meta["best_epoch"],
-            "stopped_early": bool(meta["stopped_early"])}
+    return {
+        "history": {k[len("history/") :]: v.tolist() for k, v in arrays.items() if k.startswith("history/")},
+        "epoch": [int(e) for e in meta["history_epochs"]],
+        "best_epoch": meta["best_epoch"],
+        "stopped_early": bool(meta["stopped_early"]),
+    }
 
 
 def optimizer_leaves(arrays: dict) -> dict:
     """The optimizer state's leaves, named as tree_flatten named them."""
-    return {k[len("opt/"):]: v for k, v in arrays.items() if k.startswith("opt/")}
+    return {k[len("opt/") :]: v for k, v in arrays.items() if k.startswith("opt/")}

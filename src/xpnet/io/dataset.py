@@ -29,7 +29,7 @@ class Dataset:
     def n_features(self) -> int:
         return int(self.X.shape[1])
 
-    def subset(self, rows: np.ndarray, name: str) -> "Dataset":
+    def subset(self, rows: np.ndarray, name: str) -> Dataset:
         return replace(self, X=self.X[rows], y=self.y[rows], name=name)
 
 
@@ -37,6 +37,14 @@ def classification(X, labels, *, name: str, source: str, feature_names=None, tar
     """A classification Dataset with class indices 0..k-1 in sorted label order."""
     values, y = np.unique(np.asarray(labels), return_inverse=True)
     X = np.asarray(X, dtype=np.float64)
-    return Dataset(X, y.astype(np.int64).reshape(-1), "classification", len(values),
-                   list(feature_names) if feature_names is not None else [f"x{i}" for i in range(X.shape[1])],
-                   target_name, [str(v) for v in values], name, source)
+    return Dataset(
+        X,
+        y.astype(np.int64).reshape(-1),
+        "classification",
+        len(values),
+        list(feature_names) if feature_names is not None else [f"x{i}" for i in range(X.shape[1])],
+        target_name,
+        [str(v) for v in values],
+        name,
+        source,
+    )

@@ -26,6 +26,14 @@ def load_embedded(name: str) -> Dataset:
         return classification(X, y, name=name, source="xpnet seed programs")
     with resources.as_file(resources.files("xpnet") / "datasets" / f"{name}.npz") as path:
         with np.load(path, allow_pickle=False) as f:
-            return Dataset(f["X"], f["y"], "classification", len(f["target_names"]),
-                           [str(s) for s in f["feature_names"]], "target", [str(s) for s in f["target_names"]],
-                           name, "scikit-learn (BSD-3-Clause), see xpnet/datasets/README.md")
+            return Dataset(
+                f["X"],
+                f["y"],
+                "classification",
+                len(f["target_names"]),
+                [str(s) for s in f["feature_names"]],
+                "target",
+                [str(s) for s in f["target_names"]],
+                name,
+                "scikit-learn (BSD-3-Clause), see xpnet/datasets/README.md",
+            )

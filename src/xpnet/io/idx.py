@@ -42,7 +42,9 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     except (OSError, EOFError) as exc:  # gzip raises these for damaged or truncated archives
         raise DataError(f"{path}: unreadable ({first_line(exc)})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _TYPES:
-        raise DataError(f"{path}: bad IDX magic number {raw[:4].hex() or '(empty file)'}; expected 0000 then a type code and dims")
+        raise DataError(
+            f"{path}: bad IDX magic number {raw[:4].hex() or '(empty file)'}; expected 0000 then a type code and dims"
+        )
     if raw[3] != ndim:
         raise DataError(f"{path}: IDX file has {raw[3]} dimensions, expected {ndim}")
     header = 4 + 4 * ndim
@@ -103,5 +105,11 @@ def load_idx(path: str | Path) -> Dataset:
         raise DataError(f"{images_path}: contains NaN or inf")
     rows, cols = images.shape[1:]
     names = [f"pixel_{r}_{c}" for r in range(rows) for c in range(cols)]
-    return classification(X, labels.astype(np.int64), name=images_path.name.split(".")[0],
-                          source=str(images_path), feature_names=names, target_name="label")
+    return classification(
+        X,
+        labels.astype(np.int64),
+        name=images_path.name.split(".")[0],
+        source=str(images_path),
+        feature_names=names,
+        target_name="label",
+    )

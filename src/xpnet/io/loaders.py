@@ -36,8 +36,10 @@ def load_dataset(name_or_path: str | os.PathLike, target: str | None = None) -> 
     if path.suffix.lower() == ".npz":
         return tabular.load_npz(path)
     if not path.exists() and os.sep not in text and not path.suffix:
-        raise DataError(f"dataset: unknown name {text!r}; expected one of {', '.join(EMBEDDED_NAMES)} "
-                        "or a path to a .csv, .npz or IDX file")
+        raise DataError(
+            f"dataset: unknown name {text!r}; expected one of {', '.join(EMBEDDED_NAMES)} "
+            "or a path to a .csv, .npz or IDX file"
+        )
     if not path.exists():
         raise DataError(f"{path}: file not found")
     raise DataError(f"{path}: unknown format; expected .csv, .npz, or IDX (*images-idx3-ubyte[.gz] or a directory)")

@@ -51,9 +51,14 @@ def model_record(model: Sequential, metadata: dict | None = None) -> tuple[dict[
         # NumPy has no bfloat16; float32 holds every bfloat16 value exactly, so the round trip is exact
         tensors = {k: xp.astype(v, xp.float32) if v.dtype == xp.bfloat16 else v for k, v in tensors.items()}
     host = {k: np.ascontiguousarray(_backend.to_numpy(v)) for k, v in tensors.items()}
-    meta = {"kind": "model", "architecture": model.architecture(), "dtype": model.dtype_name,
-            "params": list(model.params), "buffers": list(model.buffers),
-            "metadata": metadata if metadata is not None else {}}
+    meta = {
+        "kind": "model",
+        "architecture": model.architecture(),
+        "dtype": model.dtype_name,
+        "params": list(model.params),
+        "buffers": list(model.buffers),
+        "metadata": metadata if metadata is not None else {},
+    }
     return host, meta
 
 
@@ -112,13 +117,14 @@ def build_layers(path: Path | str, architecture: Any) -> list[Layer]:
     return layers
 
 
-def group_tensors(path: Path | str, arrays: dict, group: str, like: dict, backend: Any,
-                  owner: str = "the architecture") -> dict:
+def group_tensors(
+    path: Path | str, arrays: dict, group: str, like: dict, backend: Any, owner: str = "the architecture"
+) -> dict:
     """The file's tensors "group/<name>", one for each of `like`'s freshly built arrays, checked
     against them (names, shapes, dtypes) and moved to `backend` in their dtypes. CheckpointError
     naming `path` and what `owner` (the architecture, the model) needs otherwise."""
     prefix = f"{group}/"
-    names = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
+    names = {k[len(prefix) :] for k in arrays if k.startswith(prefix)}
     missing, extra = sorted(set(like) - names), sorted(names - set(like))
     if missing or extra:
         raise CheckpointError(f"{path}: {group} tensors do not fit {owner}: missing {missing}, unexpected {extra}")
@@ -129,7 +135,9 @@ def group_tensors(path: Path | str, arrays: dict, group: str, like: dict, backen
         want = dtype_name(fresh.dtype)
         want = "float32" if want == "bfloat16" else want
         if tuple(value.shape) != tuple(fresh.shape) or value.dtype.name != want:
-            raise CheckpointError(f"{path}: tensor {prefix + name!r} has shape {tuple(value.shape)} dtype {value.dtype}, "
-                                  f"{owner} needs {tuple(fresh.shape)} {want}")
+            raise CheckpointError(
+                f"{path}: tensor {prefix + name!r} has shape {tuple(value.shape)} dtype {value.dtype}, "
+                f"{owner} needs {tuple(fresh.shape)} {want}"
+            )
         out[name] = backend.asarray(value, fresh.dtype)
     return out

@@ -17,14 +17,17 @@ def split_rows(n: int, fraction: float, seed: int | None, *, name: str = "valida
     that error messages name."""
     n_held = int(round(n * fraction))
     if n_held < 1 or n_held >= n:
-        raise DataError(f"{name}: {fraction} of {n} samples leaves {n_held} for validation and {n - n_held} "
-                        "for training; both need at least one (no training rows, or none held out)")
+        raise DataError(
+            f"{name}: {fraction} of {n} samples leaves {n_held} for validation and {n - n_held} "
+            "for training; both need at least one (no training rows, or none held out)"
+        )
     perm = HostRandom(stream_seed(seed, SPLIT)).permutation(n)
     return perm[n_held:], perm[:n_held]
 
 
-def train_test_split(ds: Dataset, test_fraction: float = 0.2, seed: int | None = 0, *,
-                     name: str = "test_fraction") -> tuple[Dataset, Dataset]:
+def train_test_split(
+    ds: Dataset, test_fraction: float = 0.2, seed: int | None = 0, *, name: str = "test_fraction"
+) -> tuple[Dataset, Dataset]:
     """(kept, held out): the rows io.split.split_rows holds out for `seed`, round(n *
     test_fraction) of them; the same rows `fit(validation_split=...)` holds out for that seed."""
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:

@@ -65,14 +65,15 @@ def load_csv(path: str | os.PathLike, target: str | None = None) -> Dataset:
         raise DataError(f"{path}: only the target column {target!r}; no feature columns")
     X = np.array([[_parse_float(path, line, h, row[j]) for j, h in features] for line, row in body])
     labels = [row[t].strip() for _, row in body]
-    for (line, _), label in zip(body, labels):
+    for (line, _), label in zip(body, labels, strict=True):
         if not label:
             raise DataError(f"{path}: line {line}, column {target!r}: empty target value")
     names = [h for _, h in features]
     source = str(path)
     if all(_parses_as(int, s) for s in labels):
-        return classification(X, [int(s) for s in labels], name=path.stem, source=source,
-                              feature_names=names, target_name=target)
+        return classification(
+            X, [int(s) for s in labels], name=path.stem, source=source, feature_names=names, target_name=target
+        )
     if all(_parses_as(float, s) for s in labels):
         y = np.array([[_parse_float(path, line, target, row[t])] for line, row in body])
         return Dataset(X, y, "regression", None, names, target, None, path.stem, source)
@@ -148,4 +149,6 @@ def load_features(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: no data rows")
     width = len(rows[0][1])
     _check_ragged(path, rows, width, "the first row")
-    return check_features(path, [[_parse_float(path, line, str(j), s) for j, s in enumerate(row)] for line, row in rows])
+    return check_features(
+        path, [[_parse_float(path, line, str(j), s) for j, s in enumerate(row)] for line, row in rows]
+    )

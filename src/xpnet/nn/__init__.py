@@ -13,6 +13,28 @@ from .losses import LOSSES, Loss, get_loss
 from .preprocessing import Standardizer
 from .sequential import Sequential, mlp
 
-__all__ = ["ACTIVATIONS", "INITIALIZERS", "LOSSES", "BatchNorm", "Context", "Dense", "Dropout", "Identity", "Layer",
-           "LeakyReLU", "Loss", "ReLU", "Sequential", "Sigmoid", "Softmax", "Standardizer", "Tanh", "default_init",
-           "get_activation", "get_initializer", "get_loss", "losses", "mlp"]
+__all__ = [
+    "ACTIVATIONS",
+    "INITIALIZERS",
+    "LOSSES",
+    "BatchNorm",
+    "Context",
+    "Dense",
+    "Dropout",
+    "Identity",
+    "Layer",
+    "LeakyReLU",
+    "Loss",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Standardizer",
+    "Tanh",
+    "default_init",
+    "get_activation",
+    "get_initializer",
+    "get_loss",
+    "losses",
+    "mlp",
+]

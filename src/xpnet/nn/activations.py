@@ -13,8 +13,8 @@ class Sigmoid(Layer):
     """Logistic sigmoid.
 
     stable=True (default) never overflows: exp is only taken of -|z|. stable=False is the seeds'
-    `1 / (1 + exp(-z))` (the "trask_sigmoid" activation), kept because it reproduces their published digits bit for bit; it
-    overflows (to the correct limit 0) for z < -88 in float32.
+    `1 / (1 + exp(-z))` (the "trask_sigmoid" activation), kept because it reproduces their
+    published digits bit for bit; it overflows (to the correct limit 0) for z < -88 in float32.
     """
 
     def __init__(self, stable: bool = True) -> None:

@@ -28,8 +28,10 @@ class BatchNorm(Layer):
             raise ShapeError(f"{self!r}: expects {self.n_features} features but the previous layer gives {n_in}")
         xp, dev, shape = backend.xp, backend.device, (self.n_features,)
         params = {"gamma": xp.ones(shape, dtype=dtype, device=dev), "beta": xp.zeros(shape, dtype=dtype, device=dev)}
-        state = {"running_mean": xp.zeros(shape, dtype=dtype, device=dev),
-                   "running_var": xp.ones(shape, dtype=dtype, device=dev)}
+        state = {
+            "running_mean": xp.zeros(shape, dtype=dtype, device=dev),
+            "running_var": xp.ones(shape, dtype=dtype, device=dev),
+        }
         return params, state, self.n_features
 
     def forward(self, params, state, x, ctx):
@@ -67,6 +69,8 @@ class BatchNorm(Layer):
             return dx, grads
 
         m = self.momentum
-        new_state = {"running_mean": (1 - m) * state["running_mean"] + m * mean,
-                     "running_var": (1 - m) * state["running_var"] + m * (var * (n / (n - 1)))}
+        new_state = {
+            "running_mean": (1 - m) * state["running_mean"] + m * mean,
+            "running_var": (1 - m) * state["running_var"] + m * (var * (n / (n - 1))),
+        }
         return y, new_state, backprop

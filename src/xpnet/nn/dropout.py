@@ -21,7 +21,9 @@ class Dropout(Layer):
         if not ctx.training:
             return x, state, passthrough
         if ctx.rng is None:
-            raise ConfigError(f"{self!r}: training needs a random generator; pass rng=xpnet.HostRandom(seed) to forward/train_step")
+            raise ConfigError(
+                f"{self!r}: training needs a random generator; pass rng=xpnet.HostRandom(seed) to forward/train_step"
+            )
         keep = 1.0 - self.rate
         # (batch, features) of 0 and 1/keep: mask and rescaling in one multiply
         scale = ctx.rng.keep_mask(tuple(x.shape), keep, xp=ctx.xp, device=ctx.device, dtype=x.dtype) * (1.0 / keep)

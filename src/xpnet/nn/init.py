@@ -6,7 +6,8 @@ on every backend; the caller casts and moves them to the device."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -59,8 +60,10 @@ def get_initializer(name: str | Callable) -> Callable:
     if callable(name):
         return name
     if isinstance(name, str) and name.startswith("custom:"):
-        raise ConfigError(f"init: {name!r} names a custom function, which a file cannot hold; "
-                          "rebuild the layer with the function itself")
+        raise ConfigError(
+            f"init: {name!r} names a custom function, which a file cannot hold; "
+            "rebuild the layer with the function itself"
+        )
     try:
         return INITIALIZERS[name]
     except (KeyError, TypeError):

@@ -18,7 +18,7 @@ class Standardizer:
         self.std = [float(v) for v in std]
 
     @classmethod
-    def fit(cls, X: Any) -> "Standardizer":
+    def fit(cls, X: Any) -> Standardizer:
         xp = namespace_of(X)
         X = xp.astype(X, xp.float64)
         std = xp.std(X, axis=0)
@@ -42,5 +42,5 @@ class Standardizer:
         return {"mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Standardizer":
+    def from_dict(cls, d: dict) -> Standardizer:
         return cls(d["mean"], d["std"])

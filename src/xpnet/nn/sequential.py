@@ -9,7 +9,8 @@ step commits both dicts after its update.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import backend as _backend
 from ..checks import check_fraction, check_int
@@ -36,8 +37,16 @@ class Sequential:
     or updates the arrays of `params` and `buffers`; read them between steps.
     """
 
-    def __init__(self, layers: list[Layer], *, seed: int | None = 0, backend: Any = None,
-                 dtype: str = "float32", legacy_rng: bool = False, rng: Any = None) -> None:
+    def __init__(
+        self,
+        layers: list[Layer],
+        *,
+        seed: int | None = 0,
+        backend: Any = None,
+        dtype: str = "float32",
+        legacy_rng: bool = False,
+        rng: Any = None,
+    ) -> None:
         if not layers:
             raise ConfigError("layers: expected at least one layer, got an empty list")
         for i, layer in enumerate(layers):
@@ -78,15 +87,16 @@ class Sequential:
 
     # --- forward and backward ---------------------------------------------------------------
 
-    def apply(self, params: dict, buffers: dict, x: Any, *, training: bool = False,
-              rng: Any = None) -> tuple[Any, dict, Callable]:
+    def apply(
+        self, params: dict, buffers: dict, x: Any, *, training: bool = False, rng: Any = None
+    ) -> tuple[Any, dict, Callable]:
         """(y, new_buffers, backprop) of the network with the given params and buffers; nothing
         is mutated. backprop(dy, need_dx=False) -> (dx, grads), grads keyed like `params`.
         x must already be an array of this model's backend and dtype (see `as_input`)."""
         ctx = Context(self.backend.xp, self.backend.device, training, rng)
         backprops = []
         new_buffers = dict(buffers)
-        for layer, keys, bkeys in zip(self.layers, self._keys, self._bkeys):
+        for layer, keys, bkeys in zip(self.layers, self._keys, self._bkeys, strict=True):
             p = {k: params[f] for k, f in keys}
             b = {k: buffers[f] for k, f in bkeys}
             x, new_b, bp = layer.forward(p, b, x, ctx)
@@ -148,13 +158,21 @@ class Sequential:
 
     # --- utilities --------------------------------------------------------------------------
 
-    def to(self, backend: Any, *, device: Any = None) -> "Sequential":
-        """Move the parameters to another backend (a host round trip); returns self."""
+    def to(self, backend: Any, *, device: Any = None) -> Sequential:
+        """Move the parameters and buffers to another backend or device (a host round trip), in
+        the model's dtype, values unchanged; returns self."""
         target = _backend.get_backend(backend, device=device)
-        self.params = {k: target.asarray(_backend.to_numpy(v)) for k, v in self.params.items()}
-        self.buffers = {k: target.asarray(_backend.to_numpy(v)) for k, v in self.buffers.items()}
-        self.backend = target
-        self.dtype = target.dtype(self.dtype_name)
+        dtype = target.dtype(self.dtype_name)  # refused here when the target lacks the dtype
+        xp = self.backend.xp
+
+        def move(v):
+            if self.dtype_name == "bfloat16":  # NumPy has none; float32 holds every bfloat16 exactly
+                v = xp.astype(v, xp.float32)
+            return target.asarray(_backend.to_numpy(v), dtype)
+
+        self.params = {k: move(v) for k, v in self.params.items()}
+        self.buffers = {k: move(v) for k, v in self.buffers.items()}
+        self.backend, self.dtype = target, dtype
         return self
 
     def architecture(self) -> list[dict]:
@@ -166,9 +184,18 @@ class Sequential:
         return f"Sequential([\n  {inner}\n], backend={self.backend.name!r}, dtype={self.dtype_name!r})"
 
 
-def mlp(sizes: list[int], *, activation: str = "relu", output: str | None = None, bias: bool = True,
-        init: str | None = None, output_init: str | None = None, dropout: float = 0.0,
-        batchnorm: bool = False, **kwargs: Any) -> Sequential:
+def mlp(
+    sizes: list[int],
+    *,
+    activation: str = "relu",
+    output: str | None = None,
+    bias: bool = True,
+    init: str | None = None,
+    output_init: str | None = None,
+    dropout: float = 0.0,
+    batchnorm: bool = False,
+    **kwargs: Any,
+) -> Sequential:
     """A multi-layer perceptron: Dense layers of the given sizes with `activation` between them
     and `output` (default: none, i.e. logits) after the last.
 
@@ -189,7 +216,7 @@ def mlp(sizes: list[int], *, activation: str = "relu", output: str | None = None
     output_init = output_init if output_init is not None else init
     layers: list[Layer] = []
     last = len(sizes) - 2
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(Dense(a, b, bias=bias, init=output_init if i == last else init))
         if i < last:
             if batchnorm:

@@ -3,7 +3,8 @@ and `optimizer_from_options` for the few options the command line and the estima
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..checks import check_fraction, check_lr, check_non_negative
 from ..errors import ConfigError
@@ -26,8 +27,9 @@ def sgd(lr: float | Schedule = 0.01, momentum: float = 0.0, nesterov: bool = Fal
     return chain(scale_by_momentum(momentum, nesterov), scale_by_learning_rate(lr))
 
 
-def rmsprop(lr: float | Schedule = 0.01, alpha: float = 0.99, eps: float = 1e-8,
-            momentum: float = 0.0) -> GradientTransformation:
+def rmsprop(
+    lr: float | Schedule = 0.01, alpha: float = 0.99, eps: float = 1e-8, momentum: float = 0.0
+) -> GradientTransformation:
     """torch.optim.RMSprop (not centered): momentum, if any, is applied to g / (sqrt(v) + eps)."""
     lr = check_lr(lr)
     momentum = check_fraction("momentum", momentum)
@@ -42,15 +44,25 @@ def adam(lr: float | Schedule = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: f
     return chain(scale_by_adam(b1, b2, eps), scale_by_learning_rate(check_lr(lr)))
 
 
-def adamw(lr: float | Schedule = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
-          weight_decay: float = 0.01, *, include: Callable[[str], bool] | None = None) -> GradientTransformation:
+def adamw(
+    lr: float | Schedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.01,
+    *,
+    include: Callable[[str], bool] | None = None,
+) -> GradientTransformation:
     """torch.optim.AdamW: p <- p - lr * (adam(g) + weight_decay * p). The decay is decoupled from
     the gradient (it bypasses Adam's scaling), and is scaled by the (scheduled) learning rate, as
     in torch. Unlike torch, biases and batch-norm gamma/beta are not decayed unless `include`
     says so (pass `include=lambda name: True` for torch's behaviour)."""
     weight_decay = check_non_negative("weight_decay", weight_decay)
-    return chain(scale_by_adam(b1, b2, eps), add_decayed_weights(weight_decay, include=include),
-                 scale_by_learning_rate(check_lr(lr)))
+    return chain(
+        scale_by_adam(b1, b2, eps),
+        add_decayed_weights(weight_decay, include=include),
+        scale_by_learning_rate(check_lr(lr)),
+    )
 
 
 OPTIMIZERS: dict[str, Callable[..., GradientTransformation]] = {
@@ -78,8 +90,14 @@ def get_optimizer(name: str | GradientTransformation, **kwargs: Any) -> Gradient
         raise ConfigError(f"optimizer {name!r}: bad arguments {sorted(kwargs)} ({exc})") from None
 
 
-def optimizer_from_options(name: str = "adam", *, lr: float | Schedule | None = None, momentum: float | None = None,
-                           l2_rate: float = 0.0, clip_norm: float | None = None) -> GradientTransformation:
+def optimizer_from_options(
+    name: str = "adam",
+    *,
+    lr: float | Schedule | None = None,
+    momentum: float | None = None,
+    l2_rate: float = 0.0,
+    clip_norm: float | None = None,
+) -> GradientTransformation:
     """A named optimizer, after global-norm clipping and an L2 penalty on the weights (not biases):
     clipping sees the data gradient only, as torch's clip_grad_norm_ before a weight-decay step."""
     kwargs: dict[str, Any] = {}
@@ -87,8 +105,9 @@ def optimizer_from_options(name: str = "adam", *, lr: float | Schedule | None = 
         kwargs["lr"] = lr
     if momentum is not None:
         if name not in MOMENTUM_OPTIMIZERS:
-            raise ConfigError(f"momentum: optimizer {name!r} takes no momentum; it applies to: "
-                              f"{', '.join(MOMENTUM_OPTIMIZERS)}")
+            raise ConfigError(
+                f"momentum: optimizer {name!r} takes no momentum; it applies to: {', '.join(MOMENTUM_OPTIMIZERS)}"
+            )
         kwargs["momentum"] = momentum
     parts = []
     if clip_norm is not None:

@@ -13,7 +13,8 @@ never force a device synchronisation.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from ..backend import namespace_of_tree
 from ..errors import ConfigError
@@ -68,7 +69,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
 
     def update(grads, state, params=None):
         new_state = []
-        for t, s in zip(transforms, state):
+        for t, s in zip(transforms, state, strict=True):
             grads, s = t.update(grads, s, params)
             new_state.append(s)
         return grads, tuple(new_state)

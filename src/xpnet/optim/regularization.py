@@ -11,7 +11,7 @@ out: penalising them constrains the model's offsets, not its capacity.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from ..backend import namespace_of_tree
 from ..checks import check_non_negative
@@ -26,8 +26,9 @@ def default_include(name: str) -> bool:
     return name.rsplit(".", 1)[-1] not in NOT_PENALISED
 
 
-def param_selector(layers: Iterable[int] | None = None,
-                   include: Callable[[str], bool] | None = None) -> Callable[[str], bool]:
+def param_selector(
+    layers: Iterable[int] | None = None, include: Callable[[str], bool] | None = None
+) -> Callable[[str], bool]:
     """The predicate name -> bool for `layers=` and `include=` (both must hold)."""
     if include is not None and not callable(include):
         raise ConfigError(f"include: expected a predicate name -> bool, got {include!r}")
@@ -57,23 +58,27 @@ def _add_scaled(name: str, rate: float, term: Callable, layers, include) -> Grad
     return stateless(name, update, {"rate": rate, "layers": layers, "include": include})
 
 
-def l2(rate: float, *, layers: Iterable[int] | None = None,
-       include: Callable[[str], bool] | None = None) -> GradientTransformation:
+def l2(
+    rate: float, *, layers: Iterable[int] | None = None, include: Callable[[str], bool] | None = None
+) -> GradientTransformation:
     """L2 penalty (rate / 2) * sum(w**2), added to the gradient as rate * w: torch's SGD/Adam
     `weight_decay`. Put it before the optimizer's scaling (Adam then rescales it; see adamw)."""
     return _add_scaled("l2", check_non_negative("rate", rate), lambda p, xp: p, layers, include)
 
 
-def l1(rate: float, *, layers: Iterable[int] | None = None,
-       include: Callable[[str], bool] | None = None) -> GradientTransformation:
+def l1(
+    rate: float, *, layers: Iterable[int] | None = None, include: Callable[[str], bool] | None = None
+) -> GradientTransformation:
     """L1 penalty rate * sum(|w|), added to the gradient as rate * sign(w) (0 at w = 0)."""
     return _add_scaled("l1", check_non_negative("rate", rate), lambda p, xp: xp.sign(p), layers, include)
 
 
-def add_decayed_weights(weight_decay: float, *, layers: Iterable[int] | None = None,
-                        include: Callable[[str], bool] | None = None) -> GradientTransformation:
+def add_decayed_weights(
+    weight_decay: float, *, layers: Iterable[int] | None = None, include: Callable[[str], bool] | None = None
+) -> GradientTransformation:
     """Decoupled weight decay (Loshchilov & Hutter): adds weight_decay * p to the updates *after*
     the optimizer's scaling, so a following scale_by_learning_rate gives torch's AdamW step
     p - lr * weight_decay * p. Same arithmetic as l2; its place in the chain is what differs."""
-    return _add_scaled("add_decayed_weights", check_non_negative("weight_decay", weight_decay),
-                       lambda p, xp: p, layers, include)
+    return _add_scaled(
+        "add_decayed_weights", check_non_negative("weight_decay", weight_decay), lambda p, xp: p, layers, include
+    )

@@ -9,7 +9,7 @@ per optimizer step.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from ..checks import check_float, check_int, check_lr, check_positive
 
@@ -41,7 +41,7 @@ def exponential_decay(lr: float, gamma: float) -> Schedule:
     """lr * gamma ** step (ExponentialLR)."""
     lr = check_positive("lr", lr)
     gamma = check_float("gamma", gamma, 0.0, 1.0, low_open=True)
-    return _Named(lambda step: lr * gamma ** step, f"exponential_decay({lr}, {gamma})")
+    return _Named(lambda step: lr * gamma**step, f"exponential_decay({lr}, {gamma})")
 
 
 def cosine_decay(lr: float, total_steps: int, min_lr: float = 0.0) -> Schedule:

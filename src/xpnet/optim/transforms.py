@@ -7,7 +7,8 @@ same parameters as torch.optim. Each update resolves the namespace once from its
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from ..backend import namespace_of_tree
 from ..checks import check_fraction, check_lr, check_positive
@@ -56,7 +57,9 @@ def scale_by_momentum(momentum: float = 0.9, nesterov: bool = False) -> Gradient
             return {k: g + momentum * trace[k] for k, g in grads.items()}, TraceState(trace)
         return trace, TraceState(trace)
 
-    return GradientTransformation(init, update, ("scale_by_momentum", {"momentum": momentum, "nesterov": bool(nesterov)}))
+    return GradientTransformation(
+        init, update, ("scale_by_momentum", {"momentum": momentum, "nesterov": bool(nesterov)})
+    )
 
 
 # --- RMSprop (torch.optim.RMSprop, centered=False) ----------------------------------------------
@@ -109,8 +112,8 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
         mu = {k: b1 * state.mu[k] + (1 - b1) * g for k, g in grads.items()}
         nu = {k: b2 * state.nu[k] + (1 - b2) * (g * g) for k, g in grads.items()}
         # host floats: the step count is a Python int, so nothing here touches the device
-        bc1 = 1 - b1 ** t
-        sqrt_bc2 = (1 - b2 ** t) ** 0.5
+        bc1 = 1 - b1**t
+        sqrt_bc2 = (1 - b2**t) ** 0.5
         updates = {k: (mu[k] / bc1) / (xp.sqrt(nu[k]) / sqrt_bc2 + eps) for k in grads}
         return updates, ScaleByAdamState(t, mu, nu)
 

@@ -42,7 +42,9 @@ class MLPClassifier(ClassifierMixin, MLPBase):
         if not hasattr(self, "classes_"):  # fit() clears it; partial_fit's first call sets it
             self.classes_ = np.unique(y_host)
         if len(self.classes_) < 2:
-            raise DataError(f"y: {type(self).__name__} needs samples of at least 2 classes, got 1 class ({self.classes_[0]!r})")
+            raise DataError(
+                f"y: {type(self).__name__} needs samples of at least 2 classes, got 1 class ({self.classes_[0]!r})"
+            )
         unknown = np.setdiff1d(y_host, self.classes_)
         if unknown.size:
             raise DataError(f"y: labels {unknown.tolist()} are not among classes_ {self.classes_.tolist()}")

@@ -46,10 +46,29 @@ class MLPBase(BaseEstimator):
 
     _loss_name = "mse"
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=1e-4,
-                 batch_size="auto", learning_rate_init=1e-3, max_iter=200, shuffle=True, random_state=None,
-                 tol=1e-4, momentum=0.9, early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 dropout=0.0, batchnorm=False, backend=None, device=None, dtype=None):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        momentum=0.9,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        dropout=0.0,
+        batchnorm=False,
+        backend=None,
+        device=None,
+        dtype=None,
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -76,18 +95,29 @@ class MLPBase(BaseEstimator):
         if is_non_numpy_array(X):
             xp = namespace_of(X)
             if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-                raise ShapeError(f"X: expected a 2-D array of at least 1 sample and 1 feature, got shape {tuple(X.shape)}")
+                raise ShapeError(
+                    f"X: expected a 2-D array of at least 1 sample and 1 feature, got shape {tuple(X.shape)}"
+                )
             if reset:
                 self.n_features_in_ = int(X.shape[1])
             elif X.shape[1] != self.n_features_in_:
-                raise ShapeError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                                 f"{self.n_features_in_} features as input")
+                raise ShapeError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input"
+                )
             if not bool(xp.all(xp.isfinite(X))):  # one host read per call
                 raise DataError("X: contains NaN or infinity")
             return X, y
         if fitting:
-            return validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32),
-                                 multi_output=self._multi_output, y_numeric=self._loss_name == "mse")
+            return validate_data(
+                self,
+                X,
+                y,
+                reset=reset,
+                dtype=(np.float64, np.float32),
+                multi_output=self._multi_output,
+                y_numeric=self._loss_name == "mse",
+            )
         return validate_data(self, X, reset=reset, dtype=(np.float64, np.float32)), None
 
     def _model_backend(self, X):
@@ -129,25 +159,46 @@ class MLPBase(BaseEstimator):
         seed = self._seed()
         backend = self._model_backend(X)
         dtype = self.dtype or ("float32" if "float32" in str(X.dtype) else "float64")
-        self.model_ = mlp([self.n_features_in_, *self._hidden(), n_out],
-                          activation=_ACTIVATIONS.get(self.activation, self.activation), output_init="glorot_uniform",
-                          dropout=self.dropout, batchnorm=self.batchnorm, seed=seed, backend=backend, dtype=dtype)
+        self.model_ = mlp(
+            [self.n_features_in_, *self._hidden(), n_out],
+            activation=_ACTIVATIONS.get(self.activation, self.activation),
+            output_init="glorot_uniform",
+            dropout=self.dropout,
+            batchnorm=self.batchnorm,
+            seed=seed,
+            backend=backend,
+            dtype=dtype,
+        )
         self._trainer = self._make_trainer(seed, min(200, X.shape[0]) if self.batch_size == "auto" else self.batch_size)
 
     def _make_trainer(self, seed: int, batch_size: int) -> Trainer:
-        opt = optimizer_from_options(self.solver, lr=self.learning_rate_init, l2_rate=self.alpha,
-                                     momentum=self.momentum if self.solver in MOMENTUM_OPTIMIZERS else None)
+        opt = optimizer_from_options(
+            self.solver,
+            lr=self.learning_rate_init,
+            l2_rate=self.alpha,
+            momentum=self.momentum if self.solver in MOMENTUM_OPTIMIZERS else None,
+        )
         # scikit-learn's rule: stop after n_iter_no_change epochs without a `tol` improvement of the
         # training loss, or of the validation loss with early_stopping (whose best weights are kept).
-        return Trainer(self.model_, loss=self._loss_name, optimizer=opt, batch_size=batch_size, shuffle=self.shuffle,
-                       seed=seed, patience=self.n_iter_no_change, min_delta=self.tol,
-                       restore_best=bool(self.early_stopping))
+        return Trainer(
+            self.model_,
+            loss=self._loss_name,
+            optimizer=opt,
+            batch_size=batch_size,
+            shuffle=self.shuffle,
+            seed=seed,
+            patience=self.n_iter_no_change,
+            min_delta=self.tol,
+            restore_best=bool(self.early_stopping),
+        )
 
     def _train(self, X, y, epochs: int, validation_fraction: float = 0.0):
         t, dtype = self._trainer, self.model_.dtype_name
         y = self._to_model(y, dtype if self._loss_name == "mse" else None)  # class labels stay integers
         # xpnet's ConfigError/DataError/ShapeError are ValueErrors, as scikit-learn expects
-        history = t.fit(self._to_model(X, dtype), y, epochs=t.state.epoch + epochs, validation_split=validation_fraction)
+        history = t.fit(
+            self._to_model(X, dtype), y, epochs=t.state.epoch + epochs, validation_split=validation_fraction
+        )
         self.n_iter_ = len(history.epoch)
         self.loss_curve_ = list(history.history["loss"])
         self.history_ = history.as_dict()
@@ -188,13 +239,20 @@ class MLPBase(BaseEstimator):
         state = dict(super().__getstate__())  # a copy: object.__getstate__ may return __dict__ itself
         trainer = state.pop("_trainer", None)  # its optimizer is closures: rebuilt when unpickled
         if trainer is not None:  # ... from the loop's state, so partial_fit goes on exactly
-            state["_trainer"] = {"seed": trainer.seed, "batch_size": trainer.batch_size,
-                                 "state": map_arrays(to_numpy, trainer.state_dict())}
+            state["_trainer"] = {
+                "seed": trainer.seed,
+                "batch_size": trainer.batch_size,
+                "state": map_arrays(to_numpy, trainer.state_dict()),
+            }
         model = state.get("model_")
         if isinstance(model, Sequential):  # Backend objects hold modules, which do not pickle
             tensors, meta = model_record(model)
-            state["model_"] = {"tensors": tensors, "meta": meta, "backend": model.backend.name,
-                               "device": model.backend.device_name}
+            state["model_"] = {
+                "tensors": tensors,
+                "meta": meta,
+                "backend": model.backend.name,
+                "device": model.backend.device_name,
+            }
         return state
 
     def __setstate__(self, state):

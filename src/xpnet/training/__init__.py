@@ -8,6 +8,19 @@ from .loop import Trainer, TrainerState, fit
 from .metrics import accuracy
 from .step import StepSnapshot, TrainStep, make_train_step, train_step
 
-__all__ = ["Callback", "CheckpointCallback", "DivergenceEvent", "History", "LambdaCallback", "StepSnapshot",
-           "TrainStep", "Trainer", "TrainerState", "accuracy", "fit", "make_train_step", "resume_training",
-           "train_step"]
+__all__ = [
+    "Callback",
+    "CheckpointCallback",
+    "DivergenceEvent",
+    "History",
+    "LambdaCallback",
+    "StepSnapshot",
+    "TrainStep",
+    "Trainer",
+    "TrainerState",
+    "accuracy",
+    "fit",
+    "make_train_step",
+    "resume_training",
+    "train_step",
+]

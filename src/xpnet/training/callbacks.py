@@ -1,15 +1,17 @@
 """Hooks into the training loop, and the History it returns.
 
 A callback sees the loop at five points, each an explicit event: train begin and end, epoch
-begin and end, batch end, and a divergence (with a typed `DivergenceEvent`). None of them receives a per-step loss: reading one would
-force a device-to-host copy (a GPU sync) every step; the loss arrives once per epoch in `logs`.
+begin and end, batch end, and a divergence (with a typed `DivergenceEvent`). None of them
+receives a per-step loss: reading one would force a device-to-host copy (a GPU sync) every step;
+the loss arrives once per epoch in `logs`.
 Plain functions `f(epoch, logs)` are accepted wherever a callback is, as an `on_epoch_end`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -79,7 +81,9 @@ def as_callbacks(callbacks: Any) -> list[Callback]:
         elif callable(cb):
             out.append(LambdaCallback(cb))
         else:
-            raise ConfigError(f"callbacks[{i}]: expected a Callback or a function f(epoch, logs), got {type(cb).__name__}")
+            raise ConfigError(
+                f"callbacks[{i}]: expected a Callback or a function f(epoch, logs), got {type(cb).__name__}"
+            )
     return out
 
 
@@ -105,11 +109,15 @@ class History:
 
     def as_dict(self) -> dict:
         """A JSON-serialisable copy."""
-        return {"history": {k: list(v) for k, v in self.history.items()}, "epoch": list(self.epoch),
-                "best_epoch": self.best_epoch, "stopped_early": self.stopped_early}
+        return {
+            "history": {k: list(v) for k, v in self.history.items()},
+            "epoch": list(self.epoch),
+            "best_epoch": self.best_epoch,
+            "stopped_early": self.stopped_early,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: dict) -> History:
         h = cls()
         h.history = {k: [float(x) for x in v] for k, v in d["history"].items()}
         h.epoch = [int(e) for e in d["epoch"]]

@@ -25,8 +25,14 @@ from typing import Any
 from .. import backend as _backend
 from ..checks import check_int
 from ..errors import CheckpointError, ConfigError, DataError
-from ..io.checkpoint_file import (checkpoint_path, data_fingerprint, history_record, optimizer_leaves, read_checkpoint,
-                                  write_checkpoint)
+from ..io.checkpoint_file import (
+    checkpoint_path,
+    data_fingerprint,
+    history_record,
+    optimizer_leaves,
+    read_checkpoint,
+    write_checkpoint,
+)
 from ..io.model_file import build_layers, group_tensors
 from ..nn import Sequential
 from ..optim import get_optimizer
@@ -38,27 +44,38 @@ from .loop import Trainer
 def trainer_settings(trainer) -> dict:
     """The Trainer's arguments that change the numbers, as JSON (checked when resuming)."""
     metrics = trainer.metrics
-    return {"loss": None if trainer.loss is None else trainer.loss.name, "batch_size": trainer.batch_size,
-            "shuffle": trainer.shuffle,
-            "seed": None if trainer.seed is None else int(trainer.seed),
-            "metrics": None if metrics is None else ([metrics] if isinstance(metrics, str) else list(metrics)),
-            "patience": trainer.patience, "min_delta": trainer.min_delta, "restore_best": trainer.restore_best,
-            "check_finite": trainer.check_finite, "device_rng": trainer.device_rng}
+    return {
+        "loss": None if trainer.loss is None else trainer.loss.name,
+        "batch_size": trainer.batch_size,
+        "shuffle": trainer.shuffle,
+        "seed": None if trainer.seed is None else int(trainer.seed),
+        "metrics": None if metrics is None else ([metrics] if isinstance(metrics, str) else list(metrics)),
+        "patience": trainer.patience,
+        "min_delta": trainer.min_delta,
+        "restore_best": trainer.restore_best,
+        "check_finite": trainer.check_finite,
+        "device_rng": trainer.device_rng,
+    }
 
 
-def save_checkpoint(directory: str | os.PathLike, trainer, *, every: int = 1, config: dict | None = None,
-                    data: str | None = None) -> Path:
+def save_checkpoint(
+    directory: str | os.PathLike, trainer, *, every: int = 1, config: dict | None = None, data: str | None = None
+) -> Path:
     """Write `trainer`'s state (take it at an epoch boundary) to DIR/checkpoint.npz, atomically.
     data: the training data's `data_fingerprint`, checked when resuming."""
     model = trainer.model
     if "bfloat16" in model.dtype_name:
         raise ConfigError("dtype: training checkpoints hold float16/float32/float64 models, not bfloat16")
     fit_args = trainer.fit_args or {}
-    records = {"model": {"architecture": model.architecture(), "dtype": model.dtype_name,
-                         "backend": model.backend.name},
-               "trainer": trainer_settings(trainer), "epochs": fit_args.get("epochs"),
-               "validation_split": fit_args.get("validation_split", 0.0), "every": every,
-               "data": data, "config": config if config is not None else {}}
+    records = {
+        "model": {"architecture": model.architecture(), "dtype": model.dtype_name, "backend": model.backend.name},
+        "trainer": trainer_settings(trainer),
+        "epochs": fit_args.get("epochs"),
+        "validation_split": fit_args.get("validation_split", 0.0),
+        "every": every,
+        "data": data,
+        "config": config if config is not None else {},
+    }
     return write_checkpoint(directory, trainer.state_dict(), records)
 
 
@@ -71,8 +88,9 @@ class CheckpointCallback(Callback):
     and optimizer; `resume_training` reads config["optimizer"] = {"name": ..., **kwargs}).
     """
 
-    def __init__(self, directory: str | os.PathLike, every: int = 1, *, resume: bool = False,
-                 config: dict | None = None) -> None:
+    def __init__(
+        self, directory: str | os.PathLike, every: int = 1, *, resume: bool = False, config: dict | None = None
+    ) -> None:
         every = check_int("every", every, 1)  # epochs between checkpoints
         try:
             json.dumps(config, allow_nan=False)
@@ -84,8 +102,10 @@ class CheckpointCallback(Callback):
     def on_train_begin(self, trainer) -> None:
         rngs = (trainer.state.shuffle_rng, trainer.state.dropout_rng)
         if not all(r.can_save_state for r in rngs):
-            raise ConfigError(f"device_rng: {trainer.model.backend.name}'s device generator cannot save its state, "
-                              "so a checkpoint could not resume exactly; train with device_rng=False")
+            raise ConfigError(
+                f"device_rng: {trainer.model.backend.name}'s device generator cannot save its state, "
+                "so a checkpoint could not resume exactly; train with device_rng=False"
+            )
         self.trainer, self.saved_epoch = trainer, None
         self.data = data_fingerprint(*trainer.fit_data)  # once per fit: a host copy of the data on a GPU
         if self.resume:
@@ -118,7 +138,9 @@ class CheckpointCallback(Callback):
 
 def _check_equal(path: Path, what: str, saved: Any, current: Any) -> None:
     if saved != current:
-        raise CheckpointError(f"{path}: {what} differs from the run being resumed: checkpoint {saved!r}, now {current!r}")
+        raise CheckpointError(
+            f"{path}: {what} differs from the run being resumed: checkpoint {saved!r}, now {current!r}"
+        )
 
 
 def restore_checkpoint(trainer, directory: str | os.PathLike, *, data: str | None = None) -> dict:
@@ -137,21 +159,33 @@ def restore_checkpoint(trainer, directory: str | os.PathLike, *, data: str | Non
                 continue  # chosen from the labels when fit starts; checked then
             _check_equal(path, key, saved[key], now)
         if data is not None and meta["data"] != data:
-            raise DataError(f"X, y: not the training data (rows, order and dtype) the checkpoint {path} "
-                            f"was taken on; resume with the same data")
+            raise DataError(
+                f"X, y: not the training data (rows, order and dtype) the checkpoint {path} "
+                f"was taken on; resume with the same data"
+            )
         b = model.backend
         has_best = bool(meta["has_best"])
         template = st.opt_state if st.opt_state is not None else trainer.optimizer.init(model.params)
         opt_leaves = optimizer_leaves(arrays)
         hist = history_record(arrays, meta)
-        state = {"epoch": int(meta["epoch"]), "step": int(meta["step"]),
-                 "params": group_tensors(path, arrays, "params", model.params, b, "the model"),
-                 "buffers": group_tensors(path, arrays, "buffers", model.buffers, b, "the model"),
-                 "opt_state": tree_unflatten(template, opt_leaves, meta["opt_spec"]),
-                 "shuffle_rng": meta["shuffle_rng"], "dropout_rng": meta["dropout_rng"],
-                 "history": hist, "best": meta["best"], "wait": int(meta["wait"]),
-                 "best_params": group_tensors(path, arrays, "best_params", model.params, b, "the model") if has_best else None,
-                 "best_buffers": group_tensors(path, arrays, "best_buffers", model.buffers, b, "the model") if has_best else None}
+        state = {
+            "epoch": int(meta["epoch"]),
+            "step": int(meta["step"]),
+            "params": group_tensors(path, arrays, "params", model.params, b, "the model"),
+            "buffers": group_tensors(path, arrays, "buffers", model.buffers, b, "the model"),
+            "opt_state": tree_unflatten(template, opt_leaves, meta["opt_spec"]),
+            "shuffle_rng": meta["shuffle_rng"],
+            "dropout_rng": meta["dropout_rng"],
+            "history": hist,
+            "best": meta["best"],
+            "wait": int(meta["wait"]),
+            "best_params": group_tensors(path, arrays, "best_params", model.params, b, "the model")
+            if has_best
+            else None,
+            "best_buffers": group_tensors(path, arrays, "best_buffers", model.buffers, b, "the model")
+            if has_best
+            else None,
+        }
         trainer.load_state_dict(state)
     except CheckpointError as exc:
         if str(path) in str(exc):
@@ -164,8 +198,17 @@ def restore_checkpoint(trainer, directory: str | os.PathLike, *, data: str | Non
     return meta["config"]
 
 
-def resume_training(directory: str | os.PathLike, X: Any, y: Any, *, optimizer: Any = None,
-                    validation_data: Any = None, callbacks: Any = (), backend: Any = None, device: Any = None):
+def resume_training(
+    directory: str | os.PathLike,
+    X: Any,
+    y: Any,
+    *,
+    optimizer: Any = None,
+    validation_data: Any = None,
+    callbacks: Any = (),
+    backend: Any = None,
+    device: Any = None,
+):
     """Continue the run checkpointed in `directory` on (X, y), the data it was started with, to the
     number of epochs it was started for, checkpointing on as before. The model is rebuilt from the
     file (on `backend`, default the one it was trained on); the optimizer is `optimizer`, else
@@ -175,16 +218,26 @@ def resume_training(directory: str | os.PathLike, X: Any, y: Any, *, optimizer: 
     try:
         spec, settings, config = meta["model"], dict(meta["trainer"]), meta["config"]
         epochs, split, every = meta["epochs"], meta["validation_split"], meta["every"]
-        model = Sequential(build_layers(path, spec["architecture"]), seed=0, dtype=spec["dtype"],
-                           backend=_backend.get_backend(backend or spec["backend"], device=device))
+        model = Sequential(
+            build_layers(path, spec["architecture"]),
+            seed=0,
+            dtype=spec["dtype"],
+            backend=_backend.get_backend(backend or spec["backend"], device=device),
+        )
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"{path}: malformed training record ({type(exc).__name__}: {exc})") from None
     if optimizer is None:
         opt = config.get("optimizer") if isinstance(config, dict) else None
         if not isinstance(opt, dict) or "name" not in opt:
-            raise ConfigError(f"optimizer: {path} records none (config['optimizer']); pass optimizer= the run's optimizer")
+            raise ConfigError(
+                f"optimizer: {path} records none (config['optimizer']); pass optimizer= the run's optimizer"
+            )
         optimizer = get_optimizer(**opt)
-    trainer = Trainer(model, optimizer=optimizer, callbacks=[CheckpointCallback(directory, every, resume=True,
-                      config=config), *as_callbacks(callbacks)], **settings)
+    trainer = Trainer(
+        model,
+        optimizer=optimizer,
+        callbacks=[CheckpointCallback(directory, every, resume=True, config=config), *as_callbacks(callbacks)],
+        **settings,
+    )
     trainer.fit(X, y, epochs=epochs, validation_data=validation_data, validation_split=split)
     return trainer

@@ -74,13 +74,17 @@ def prepare_data(model, X: Any, y: Any, loss: Any, *, name: str = "") -> tuple[A
             raise DataError(f"{name}y: softmax_cross_entropy needs integer class labels, got non-integer values")
         low, high = float(xp.min(y)), float(xp.max(y))
         if low < 0 or high >= n_out:
-            raise DataError(f"{name}y: class labels must lie in [0, {n_out}) for a model with {n_out} outputs, "
-                            f"got labels from {low:g} to {high:g}")
+            raise DataError(
+                f"{name}y: class labels must lie in [0, {n_out}) for a model with {n_out} outputs, "
+                f"got labels from {low:g} to {high:g}"
+            )
         return X, xp.astype(y, xp.int64), loss
     if y.ndim == 1:
         if n_out != 1:
-            raise ShapeError(f"{name}y: 1-D targets fit a model with one output, this one has {n_out} "
-                             f"(use loss='softmax_cross_entropy' for class labels)")
+            raise ShapeError(
+                f"{name}y: 1-D targets fit a model with one output, this one has {n_out} "
+                f"(use loss='softmax_cross_entropy' for class labels)"
+            )
         y = xp.reshape(y, (y.shape[0], 1))
     if y.shape[1] != n_out:
         raise ShapeError(f"{name}y: expected {n_out} columns (the model's outputs), got {y.shape[1]}")
@@ -105,5 +109,7 @@ def check_batch_rows(model, n: int, batch_size: int | None) -> None:
     for layer in model.layers:
         rows = getattr(layer, "min_train_rows", 1)
         if smallest < rows:
-            raise ShapeError(f"batch_size: {batch_size} makes a training batch of {smallest} row(s) from {n} "
-                             f"samples, and {type(layer).__name__} needs at least {rows} rows to train; choose another")
+            raise ShapeError(
+                f"batch_size: {batch_size} makes a training batch of {smallest} row(s) from {n} "
+                f"samples, and {type(layer).__name__} needs at least {rows} rows to train; choose another"
+            )

@@ -44,15 +44,32 @@ class TrainerState:
 class Trainer:
     """Mini-batch training of a Sequential model; see `fit` for the parameters."""
 
-    def __init__(self, model, *, loss=None, optimizer=None, batch_size=None, shuffle=True, seed=0,
-                 metrics=None, patience=None, min_delta=0.0, restore_best=True, callbacks=(),
-                 check_finite=True, device_rng=False, grad_hooks=()) -> None:
+    def __init__(
+        self,
+        model,
+        *,
+        loss=None,
+        optimizer=None,
+        batch_size=None,
+        shuffle=True,
+        seed=0,
+        metrics=None,
+        patience=None,
+        min_delta=0.0,
+        restore_best=True,
+        callbacks=(),
+        check_finite=True,
+        device_rng=False,
+        grad_hooks=(),
+    ) -> None:
         self.model = model
         self.loss = None if loss is None else get_loss(loss)  # None: chosen from the labels in fit
         optimizer = adam(1e-3) if optimizer is None else optimizer
         if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))):
-            raise ConfigError(f"optimizer: expected an xpnet Optimizer (a GradientTransformation: init, update), "
-                              f"got {type(optimizer).__name__}")
+            raise ConfigError(
+                f"optimizer: expected an xpnet Optimizer (a GradientTransformation: init, update), "
+                f"got {type(optimizer).__name__}"
+            )
         self.optimizer = optimizer
         self.batch_size = check_int("batch_size", batch_size, 1, allow_none=True)
         self.shuffle = bool(shuffle)
@@ -73,8 +90,10 @@ class Trainer:
         # step on a GPU); the host generator (default) gives the same numbers on every backend.
         self.device_rng = bool(device_rng)
         rng_cls = (lambda s: _backend.DeviceRandom(model.backend, s)) if device_rng else _backend.HostRandom
-        self.state = TrainerState(shuffle_rng=rng_cls(_backend.stream_seed(seed, _backend.SHUFFLE)),
-                                  dropout_rng=rng_cls(_backend.stream_seed(seed, _backend.DROPOUT)))
+        self.state = TrainerState(
+            shuffle_rng=rng_cls(_backend.stream_seed(seed, _backend.SHUFFLE)),
+            dropout_rng=rng_cls(_backend.stream_seed(seed, _backend.DROPOUT)),
+        )
 
     @property
     def history(self) -> History:
@@ -94,16 +113,26 @@ class Trainer:
         between epochs (e.g. in a callback's on_epoch_end) to resume exactly."""
         st = self.state
         params, buffers, opt_state = self._snapshot()
-        return {"epoch": st.epoch, "step": st.step, "params": params, "buffers": buffers, "opt_state": opt_state,
-                "shuffle_rng": st.shuffle_rng.get_state(), "dropout_rng": st.dropout_rng.get_state(),
-                "history": st.history.as_dict(), "best": st.best, "wait": st.wait,
-                "best_params": st.best_params, "best_buffers": st.best_buffers}
+        return {
+            "epoch": st.epoch,
+            "step": st.step,
+            "params": params,
+            "buffers": buffers,
+            "opt_state": opt_state,
+            "shuffle_rng": st.shuffle_rng.get_state(),
+            "dropout_rng": st.dropout_rng.get_state(),
+            "history": st.history.as_dict(),
+            "best": st.best,
+            "wait": st.wait,
+            "best_params": st.best_params,
+            "best_buffers": st.best_buffers,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a `state_dict()` snapshot (arrays may be host NumPy arrays): the next `fit`
         continues with epoch `state["epoch"]`. The arrays given are not written into later."""
         b, st = self.model.backend, self.state
-        to_device = lambda a: b.asarray(a)  # noqa: E731 - a step copies what it did not make
+        to_device = b.asarray  # no copy: a step copies what it did not make before writing
         self.model.params = map_arrays(to_device, dict(state["params"]))
         self.model.buffers = map_arrays(to_device, dict(state["buffers"]))
         st.opt_state = map_arrays(to_device, state["opt_state"])
@@ -231,7 +260,11 @@ class Trainer:
             f"training diverged at epoch {epoch}, step {event.step} (batch {bad + 1} of {n_batches}): "
             f"the loss or a gradient is not finite; weights restored to the start of epoch {epoch} "
             f"(lower the learning rate, or pass check_finite=False to train on)",
-            epoch=epoch, step=event.step, batch=bad, history=st.history)
+            epoch=epoch,
+            step=event.step,
+            batch=bad,
+            history=st.history,
+        )
 
     def _end_epoch(self, epoch, logs) -> bool:
         """Record the epoch; update the best value and the patience counter; True to stop."""
@@ -251,9 +284,28 @@ class Trainer:
         return stop
 
 
-def fit(model, X, y, *, loss=None, optimizer=None, epochs=10, batch_size=None, shuffle=True, seed=0,
-        validation_data=None, validation_split=0.0, metrics=None, patience=None, min_delta=0.0,
-        restore_best=True, callbacks=(), check_finite=True, device_rng=False, grad_hooks=()) -> History:
+def fit(
+    model,
+    X,
+    y,
+    *,
+    loss=None,
+    optimizer=None,
+    epochs=10,
+    batch_size=None,
+    shuffle=True,
+    seed=0,
+    validation_data=None,
+    validation_split=0.0,
+    metrics=None,
+    patience=None,
+    min_delta=0.0,
+    restore_best=True,
+    callbacks=(),
+    check_finite=True,
+    device_rng=False,
+    grad_hooks=(),
+) -> History:
     """Train `model` on (X, y) and return its History.
 
     X, y: arrays of the model's backend, or host data (lists, NumPy arrays), converted once.
@@ -275,8 +327,20 @@ def fit(model, X, y, *, loss=None, optimizer=None, epochs=10, batch_size=None, s
         (CuPy, torch) instead of the host; faster on a GPU, but the numbers differ per library.
     grad_hooks: functions grads -> grads run at the step's gradient seam (training/step.py).
     """
-    trainer = Trainer(model, loss=loss, optimizer=optimizer, batch_size=batch_size, shuffle=shuffle,
-                      seed=seed, metrics=metrics, patience=patience, min_delta=min_delta,
-                      restore_best=restore_best, callbacks=callbacks, check_finite=check_finite,
-                      device_rng=device_rng, grad_hooks=grad_hooks)
+    trainer = Trainer(
+        model,
+        loss=loss,
+        optimizer=optimizer,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        metrics=metrics,
+        patience=patience,
+        min_delta=min_delta,
+        restore_best=restore_best,
+        callbacks=callbacks,
+        check_finite=check_finite,
+        device_rng=device_rng,
+        grad_hooks=grad_hooks,
+    )
     return trainer.fit(X, y, epochs=epochs, validation_data=validation_data, validation_split=validation_split)

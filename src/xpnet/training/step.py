@@ -12,7 +12,8 @@ their device (it may return the dict it was given, changed or not).
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from .. import fast
 from ..errors import ConfigError, ShapeError
@@ -40,8 +41,9 @@ class TrainStep:
     such as inputs of another dtype, to the generic one).
     """
 
-    def __init__(self, model, loss_fn, optimizer, *, grad_hooks: tuple[GradHook, ...] | list = (),
-                 use_fast: bool = True) -> None:
+    def __init__(
+        self, model, loss_fn, optimizer, *, grad_hooks: tuple[GradHook, ...] | list = (), use_fast: bool = True
+    ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         hooks = tuple(grad_hooks) if grad_hooks is not None else ()
         for i, h in enumerate(hooks):
@@ -78,13 +80,16 @@ class TrainStep:
             grads = hook(grads)
             if not isinstance(grads, dict) or grads.keys() != params.keys():
                 got = sorted(grads) if isinstance(grads, dict) else type(grads).__name__
-                raise ConfigError(f"grad_hooks[{i}]: must return a dict keyed like model.params "
-                                  f"({sorted(params)}), got {got}")
+                raise ConfigError(
+                    f"grad_hooks[{i}]: must return a dict keyed like model.params ({sorted(params)}), got {got}"
+                )
             for k, g in grads.items():
                 p = params[k]
                 if tuple(g.shape) != tuple(p.shape) or g.dtype != p.dtype:
-                    raise ShapeError(f"grad_hooks[{i}]: gradient {k!r} has shape {tuple(g.shape)} dtype {g.dtype}, "
-                                     f"the parameter {tuple(p.shape)} {p.dtype}")
+                    raise ShapeError(
+                        f"grad_hooks[{i}]: gradient {k!r} has shape {tuple(g.shape)} dtype {g.dtype}, "
+                        f"the parameter {tuple(p.shape)} {p.dtype}"
+                    )
         return grads
 
     def init_state(self):
@@ -102,7 +107,10 @@ class TrainStep:
         if self._fast is None or not self._fast.in_place:
             return StepSnapshot(dict(m.params), dict(m.buffers), opt_state)
         b = m.backend
-        copy = lambda a: b.xp.asarray(a, copy=True, device=b.device)  # noqa: E731
+
+        def copy(a):
+            return b.xp.asarray(a, copy=True, device=b.device)
+
         return StepSnapshot(map_arrays(copy, m.params), map_arrays(copy, m.buffers), map_arrays(copy, opt_state))
 
     def restore(self, snap: StepSnapshot):
@@ -112,8 +120,9 @@ class TrainStep:
         return snap.opt_state
 
 
-def make_train_step(model, loss_fn, optimizer, *, grad_hooks: tuple[GradHook, ...] | list = (),
-                    use_fast: bool = True) -> TrainStep:
+def make_train_step(
+    model, loss_fn, optimizer, *, grad_hooks: tuple[GradHook, ...] | list = (), use_fast: bool = True
+) -> TrainStep:
     """The step for this model, loss and optimizer: a library's fast step where one supports the
     configuration exactly (tests/test_fastpath.py proves it equal), else the generic one.
     grad_hooks: functions grads -> grads run at the gradient seam (see the module docstring)."""

@@ -17,7 +17,7 @@ def trask_network(sizes, backend):
     """Dense layers without bias, the seed programs' plain sigmoid, uniform(-1, 1) weights drawn from
     NumPy's legacy RandomState(1) layer by layer, float64."""
     layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
         layers += [Dense(a, b, bias=False, init="trask_uniform"), Sigmoid(stable=False)]
     return Sequential(layers, seed=1, legacy_rng=True, dtype="float64", backend=backend)
 

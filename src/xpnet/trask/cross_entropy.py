@@ -1,10 +1,10 @@
 """Seed 001, the notebook: a 3 -> 1 sigmoid layer trained for 200 epochs with the squared-error
 delta, recording the binary cross-entropy every epoch and plotting it."""
 
-from .common import X_SEED, float64_arrays, fmt, trask_network, to_numpy, weights
 from ..nn.losses import HalfSSE
 from ..optim import sgd
 from ..training import make_train_step
+from .common import X_SEED, float64_arrays, fmt, to_numpy, trask_network, weights
 
 TARGETS = [[0], [0], [1], [1]]
 EPOCHS = 200
@@ -26,8 +26,14 @@ def run(backend=None, plot: str | None = None):
             before = to_numpy(out).tolist()
         # the notebook's binary cross-entropy, mean(log(1 - out) * (y - 1) - log(out) * y)
         losses.append(xp.mean(xp.log(1 - out) * (y - 1) - xp.log(out) * y))
-    result = {"backend": b.name, "outputs_before": before, "outputs": to_numpy(out).tolist(),
-              "weights": weights(model), "loss": [float(to_numpy(v)) for v in losses], "_model": model}
+    result = {
+        "backend": b.name,
+        "outputs_before": before,
+        "outputs": to_numpy(out).tolist(),
+        "weights": weights(model),
+        "loss": [float(to_numpy(v)) for v in losses],
+        "_model": model,
+    }
     if plot:
         result["plot"] = save_plot(result["loss"], plot)
     return result
@@ -56,6 +62,13 @@ def save_plot(loss, path):
 def report(r):
     import numpy as np
 
-    return "\n".join(["Output Before Training:", fmt(np.asarray(r["outputs_before"])),
-                      "Output After Training:", fmt(np.asarray(r["outputs"])),
-                      "Weights After Training:", fmt(np.asarray(r["weights"][0]))])
+    return "\n".join(
+        [
+            "Output Before Training:",
+            fmt(np.asarray(r["outputs_before"])),
+            "Output After Training:",
+            fmt(np.asarray(r["outputs"])),
+            "Weights After Training:",
+            fmt(np.asarray(r["weights"][0])),
+        ]
+    )

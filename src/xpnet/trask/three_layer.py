@@ -1,7 +1,7 @@
 """Seeds 000/003 part 2, the "11 lines": a 3 -> 4 -> 1 network learning XOR of two columns,
 60000 iterations, printing the mean absolute error every 10000."""
 
-from .common import X_SEED, fit_trask, float64_arrays, fmt, trask_network, to_numpy, weights
+from .common import X_SEED, fit_trask, float64_arrays, fmt, to_numpy, trask_network, weights
 
 TARGETS = [[0], [1], [1], [0]]
 
@@ -18,8 +18,13 @@ def run(backend=None, iterations=60000):
             errors.append(float(to_numpy(xp.mean(xp.abs(y - out)))))
 
     out = fit_trask(model, X, y, iterations, on_iteration)
-    return {"backend": b.name, "errors": errors, "outputs": to_numpy(out).tolist(),
-            "weights": weights(model), "_model": model}
+    return {
+        "backend": b.name,
+        "errors": errors,
+        "outputs": to_numpy(out).tolist(),
+        "weights": weights(model),
+        "_model": model,
+    }
 
 
 def report(r):

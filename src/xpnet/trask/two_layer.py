@@ -1,6 +1,6 @@
 """Seeds 000/003 part 1: a 3 -> 1 sigmoid layer learning the first input column."""
 
-from .common import X_SEED, fit_trask, float64_arrays, fmt, trask_network, to_numpy, weights
+from .common import X_SEED, fit_trask, float64_arrays, fmt, to_numpy, trask_network, weights
 
 TARGETS = [[0], [0], [1], [1]]
 
