@@ -17,9 +17,11 @@ from .errors import (
     ConfigError,
     DataError,
     DivergenceError,
+    ExportError,
     ShapeError,
     XpnetError,
 )
+from .export import Predictor, export_onnx, load
 from .io import Dataset, load_arrays, load_dataset, load_features, load_model, save_arrays, save_model, train_test_split
 from .nn import (
     BatchNorm,
@@ -96,6 +98,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DivergenceError",
+    "ExportError",
     "ShapeError",
     "XpnetError",
     # layers and models
@@ -152,6 +155,10 @@ __all__ = [
     "make_train_step",
     "resume_training",
     "train_step",
+    # a trained model in use: the predictor and ONNX export
+    "Predictor",
+    "export_onnx",
+    "load",
     # files
     "Dataset",
     "load_arrays",

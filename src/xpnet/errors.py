@@ -33,6 +33,11 @@ class CheckpointError(XpnetError, ValueError):
     """A model file that is missing, truncated, tampered with, or of an unknown format."""
 
 
+class ExportError(XpnetError, RuntimeError):
+    """A model that cannot be exported (a layer the exporter cannot trace, a graph that does not
+    reproduce the model, a missing optional package, an output file in the way)."""
+
+
 class DivergenceError(XpnetError, FloatingPointError):
     """Training produced a non-finite loss or gradient.
 

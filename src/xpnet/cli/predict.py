@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backend import get_backend, to_numpy
+from ..backend import get_backend
 from ..errors import ConfigError
+from ..export.predictor import MODEL_FILE, Predictor
 from ..io import load_features
 from ..io.npyio import atomic_write  # temp file, fsync, rename: a failed write leaves no file
-from ..nn import Standardizer, get_loss
 from .rundir import check_width, csv_text, load_run, prediction_table
 
 
@@ -23,8 +23,11 @@ def cmd_predict(args) -> int:
     model, run = load_run(args.dir, get_backend(args.backend, device=args.device))
     X = load_features(args.input)
     check_width(X, model.n_in, args.input)
-    X = model.backend.asarray(Standardizer.from_dict(run["standardize"])(X), model.dtype_name)
-    values = np.asarray(to_numpy(get_loss(run["loss"]).predictions(model.predict(X))), dtype=np.float64)
+    predictor = Predictor.from_run(model, run, source=Path(args.dir) / MODEL_FILE)  # what xpnet.load gives
+    if predictor.task == "classification":
+        values = np.asarray(predictor.predict_proba(X), dtype=np.float64)
+    else:
+        values = np.asarray(predictor.predict(X), dtype=np.float64).reshape(len(X), -1)
     columns, arrays = prediction_table(values, run)
     if output is not None and output.suffix.lower() == ".npz":
         atomic_write(output, lambda f: np.savez(f, **arrays), ConfigError)

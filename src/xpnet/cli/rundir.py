@@ -20,12 +20,10 @@ import numpy as np
 
 from ..checks import check_int
 from ..errors import CheckpointError, ConfigError, DataError
+from ..export.predictor import MODEL_FILE, RUN_KEY  # a run's model file and its record: xpnet.load reads them
 from ..io import load_model
 from ..io.checkpoint_file import checkpoint_path, read_checkpoint
 from ..training import CheckpointCallback
-
-MODEL_FILE = "model.npz"
-RUN_KEY = "xpnet_run"  # the model metadata record train writes and evaluate/predict read
 
 
 def check_out_dir(out: Path, overwrite: bool) -> None:

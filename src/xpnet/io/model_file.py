@@ -88,7 +88,10 @@ def save_model(path: str | os.PathLike, model: Sequential, *, metadata: dict | N
 
 def load_model(path: str | os.PathLike, *, backend: Any = None, device: Any = None) -> tuple[Sequential, dict]:
     """(model, metadata): the bare network rebuilt on `backend`/`device` (default: XPNET_BACKEND
-    or auto) in the saved dtype, with exactly the saved values."""
+    or auto) in the saved dtype, with exactly the saved values.
+
+    To predict from raw inputs use `xpnet.load(path)` instead: the bare network knows nothing of
+    the input standardisation, output activation or class labels a run directory records."""
     path = Path(path)
     arrays, meta = load_arrays(path)
     model = model_from_record(arrays, meta, _backend.get_backend(backend, device=device), source=path)

@@ -21,6 +21,7 @@ from .dense import Dense
 from .dropout import Dropout
 from .init import default_init
 from .layer import Context, Layer
+from .summary import summary_text
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -67,9 +68,11 @@ class Sequential:
         # per layer: ((name in the layer, name in the model), ...) for its params and its state
         self._keys: list[tuple[tuple[str, str], ...]] = []
         self._bkeys: list[tuple[tuple[str, str], ...]] = []
+        self.widths: list[int] = []  # each layer's output width, as its build reported it (summary.py)
         n = n_in
         for i, layer in enumerate(self.layers):
             p, b, n = layer.build(n, rng=rng, backend=self.backend, dtype=self.dtype)
+            self.widths.append(int(n))
             self.params.update({f"{i}.{k}": v for k, v in p.items()})
             self.buffers.update({f"{i}.{k}": v for k, v in b.items()})
             self._keys.append(tuple((k, f"{i}.{k}") for k in p))
@@ -146,12 +149,7 @@ class Sequential:
         xp = b.xp
         if xp.isdtype(x.dtype, "complex floating") or not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
             raise DataError(f"{name}: expected real numbers, got dtype {x.dtype}")
-        if x.ndim == 1 and x.shape[0] == self.n_in:
-            x = xp.reshape(x, (1, self.n_in))
-        if x.ndim != 2:
-            raise ShapeError(f"{name}: expected a 2-D array (samples, features), got shape {tuple(x.shape)}")
-        if x.shape[1] != self.n_in:
-            raise ShapeError(f"{name}: the model expects {self.n_in} features per row, got {x.shape[1]}")
+        x = as_rows(x, self.n_in, name, xp=xp)
         if x.dtype != self.dtype:
             x = xp.astype(x, self.dtype)
         return x
@@ -175,6 +173,11 @@ class Sequential:
         self.backend, self.dtype = target, dtype
         return self
 
+    def summary(self) -> str:
+        """The layers with their output shapes and parameter counts, the totals, dtype and backend
+        (`print(model.summary())`; nn/summary.py has the same as JSON values)."""
+        return summary_text(self)
+
     def architecture(self) -> list[dict]:
         """The layers as JSON-serialisable dicts (for model files)."""
         return [{"type": type(layer).__name__, **layer.config()} for layer in self.layers]
@@ -182,6 +185,17 @@ class Sequential:
     def __repr__(self):
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return f"Sequential([\n  {inner}\n], backend={self.backend.name!r}, dtype={self.dtype_name!r})"
+
+
+def as_rows(x: Any, n_in: int, name: str, *, xp: Any) -> Any:
+    """`x` as a 2-D (samples, n_in) array (one 1-D row of n_in reshaped); ShapeError otherwise."""
+    if x.ndim == 1 and x.shape[0] == n_in:
+        x = xp.reshape(x, (1, n_in))
+    if x.ndim != 2:
+        raise ShapeError(f"{name}: expected a 2-D array (samples, features), got shape {tuple(x.shape)}")
+    if x.shape[1] != n_in:
+        raise ShapeError(f"{name}: the model expects {n_in} features per row, got {x.shape[1]}")
+    return x
 
 
 def mlp(
