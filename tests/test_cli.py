@@ -192,9 +192,13 @@ def test_every_training_option_and_a_binary_loss(tmp_path):
 
 
 def test_plain_progress_lines_when_not_a_tty_and_nothing_with_quiet(tmp_path):
-    r = run_cli("train", "--dataset", "xor", "--layers", "4", "--epochs", "3", "--out", tmp_path / "a")
+    r = run_cli(
+        "train", "--dataset", "xor", "--layers", "4", "--epochs", "3", "--backend", "numpy", "--out", tmp_path / "a"
+    )
     assert r.returncode == 0, r.stderr
-    lines = r.stderr.splitlines()
+    first, *lines = r.stderr.splitlines()
+    # the first line names the architecture and its parameter count: 3*4 + 4 + 4*2 + 2 for the 3-4-2 xor net
+    assert first == "model: Dense(3->4) ReLU Dense(4->2): 26 parameters, float32 on numpy (cpu)"
     assert [line.split()[:2] for line in lines] == [["epoch", "1/3"], ["epoch", "2/3"], ["epoch", "3/3"]]
     assert "loss" in lines[0] and "accuracy" in lines[0]
     assert r.stdout.startswith("trained 3 epochs in ") and len(r.stdout.splitlines()) == 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..version import __version__
-from . import catalog, evaluate, predict, train
+from . import catalog, evaluate, info, predict, train
+from . import export as export_cmd
 
 
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
@@ -101,4 +102,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (rows, output file)")
     p.set_defaults(func=predict.cmd_predict)
+
+    p = sub.add_parser("info", help="a trained model's layers, parameters, data set, options and final metrics")
+    p.add_argument("dir", help="the --out directory of xpnet train (or its model.npz)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=info.cmd_info)
+
+    p = sub.add_parser("export", help="write a trained model as an ONNX file (needs xpnet[onnx])")
+    p.add_argument("dir", help="the --out directory of xpnet train (or its model.npz)")
+    p.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing FILE")
+    p.add_argument(
+        "--input-dtype", choices=("float16", "float32", "float64"), help="dtype of input X (default: the model's)"
+    )
+    p.add_argument(
+        "--sample", metavar="FILE", help="rows to check the graph on, as for predict --input (default: 64 drawn)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object (file size, node count, difference)")
+    p.set_defaults(func=export_cmd.cmd_export)
     return parser

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -12,6 +13,7 @@ from ..checks import check_fraction
 from ..errors import DivergenceError
 from ..io import load_dataset, save_model, train_test_split
 from ..nn import Standardizer, get_loss, mlp
+from ..nn.summary import architecture_line, parameter_count
 from ..optim import optimizer_from_options
 from ..training import fit
 from .options import choose_loss, parse_layers
@@ -59,6 +61,8 @@ def cmd_train(args) -> int:
     validation = None if val_ds is None else (scaler(val_ds.X), targets_for_loss(val_ds, loss_name))
 
     reporter = ProgressReporter(args.epochs, progress_mode(args.quiet))
+    if reporter.mode != "none":  # the first line: what is being trained (progress, on stderr, follows)
+        print(f"model: {architecture_line(model)}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     with warnings.catch_warnings():  # overflow warnings of a diverging run: the guard reports it in one line
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -118,6 +122,8 @@ def cmd_train(args) -> int:
             json.dumps(
                 {
                     "metrics": metrics,
+                    "model": architecture_line(model),
+                    "parameters": parameter_count(model),
                     "epochs_run": len(history.epoch),
                     "best_epoch": history.best_epoch,
                     "stopped_early": bool(history.stopped_early),
