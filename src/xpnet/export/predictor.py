@@ -151,7 +151,8 @@ class Predictor:
         values = self.loss.predictions(raw) if self.loss is not None else raw  # softmax, sigmoid or as is
         if self.task != "classification":
             return {"outputs": raw, "prediction": values}
-        if values.shape[1] == 1:  # one sigmoid output is P(class 1): spell out both, as softmax does
+        if model.n_out == 1:  # one sigmoid output is P(class 1): spell out both, as softmax does
+            # (n_out, not values.shape: a traced array may not know its width)
             values = xp.concat([1 - values, values], axis=1)
         result = {"outputs": raw, "probabilities": values}
         if labels:
