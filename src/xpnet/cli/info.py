@@ -64,10 +64,10 @@ def info_text(info: dict, summary: str) -> str:
     ds = info["dataset"]
     lines = [f"{info['path']}: a {ds['task']} model trained with {info['loss'] or 'an unknown loss'}", summary]
     data = f"data set: {ds['name'] or 'unknown'}, {ds['features']} features"
-    if ds["target"]:
-        data += f", target {ds['target']}"
     if ds["classes"] is not None:
         data += f", {len(ds['classes'])} classes"
+    if ds["target"]:
+        data += f", target column {ds['target']!r}"
     lines.append(data)
     options = {k: v for k, v in info["training"].items() if not (v is None or v is False or v == "" or k == "dataset")}
     if options:
