@@ -171,8 +171,15 @@ def test_cli_train_export_run_matches_xpnet_predict(tmp_path, capsys):
     assert main(["export", str(run), "--onnx", str(out)]) == 2  # exists: refused, file untouched
     assert capsys.readouterr().err.strip() == f"xpnet: error: --onnx {out}: exists; pass --overwrite to replace it"
     before = out.read_bytes()
-    assert main(["export", str(run), "--onnx", str(out), "--overwrite"]) == 0
-    assert capsys.readouterr().out.startswith(f"wrote {out}: ") and out.read_bytes() == before  # deterministic
+    assert main(["export", str(run), "--onnx", str(out), "--overwrite", "--sample", str(tmp_path / "rows.csv")]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith(f"wrote {out}: ") and "on 178 rows" in line  # checked on the whole file
+    assert out.read_bytes() == before  # the same model traces to the same bytes
+    # bad input on the command line: one line, status 2, nothing written
+    assert main(["export", str(tmp_path / "nope"), "--onnx", str(tmp_path / "n.onnx")]) == 2
+    assert "xpnet: error: " in capsys.readouterr().err and not (tmp_path / "n.onnx").exists()
+    assert main(["export", str(run), "--onnx", str(tmp_path / "n.onnx"), "--sample", str(tmp_path / "p.npz")]) == 2
+    assert capsys.readouterr().err.startswith("xpnet: error: ") and not (tmp_path / "n.onnx").exists()
 
 
 class ValueBranch(Layer):
@@ -221,3 +228,13 @@ def test_refusals_missing_extra_existing_file_bad_dtype(tmp_path, monkeypatch):
     with pytest.raises(ExportError, match=r'^ONNX export needs ndonnx: pip install "xpnet\[onnx\]"$'):
         xpnet.export_onnx(model, tmp_path / "m.onnx")
     assert sorted(os.listdir(tmp_path)) == ["taken.onnx"]
+
+
+def test_the_command_line_names_the_missing_extra(tmp_path, monkeypatch, capsys):
+    model = xpnet.mlp([3, 2], backend="numpy")
+    xpnet.save_model(tmp_path / "bare.npz", model)
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)
+    assert main(["export", str(tmp_path / "bare.npz"), "--onnx", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err == 'xpnet: error: ONNX export needs onnxruntime: pip install "xpnet[onnx]"\n'
+    assert not (tmp_path / "m.onnx").exists()

@@ -202,3 +202,15 @@ def test_summary_names_layers_shapes_and_parameter_counts(runs):
     d = predictor.summary_dict()
     assert d["params"] == 2474 and d["buffers"] == 64 and [r["params"] for r in d["layers"]] == [2080, 64, 0, 0, 330]
     assert d["layers"][0]["output_shape"] == [None, 32] and d["task"] == "classification"
+
+
+def test_to_moves_the_predictor_to_another_backend(runs):
+    tmp, (X, _) = runs
+    predictor = xpnet.load(tmp / "reg", backend="numpy")
+    rows = load_features(tmp / "reg_x.npz")
+    ref = predictor.predict(rows)
+    torch = pytest.importorskip("torch")
+    assert predictor.to("torch") is predictor and predictor.backend.name == "torch"
+    out = predictor.predict(torch.asarray(rows))
+    assert isinstance(out, torch.Tensor)
+    np.testing.assert_allclose(host(out), ref, rtol=RTOL["float64"])
