@@ -228,6 +228,8 @@ def test_refusals_missing_extra_existing_file_bad_dtype(tmp_path, monkeypatch):
     with pytest.raises(ExportError, match=r'^ONNX export needs ndonnx: pip install "xpnet\[onnx\]"$'):
         xpnet.export_onnx(model, tmp_path / "m.onnx")
     assert sorted(os.listdir(tmp_path)) == ["taken.onnx"]
+    with pytest.raises(ExportError, match=r"^onnxruntime cannot run the graph \("):
+        run_onnx(tmp_path / "taken.onnx", np.zeros((1, 3)))  # not an ONNX file
 
 
 def test_the_command_line_names_the_missing_extra(tmp_path, monkeypatch, capsys):

@@ -181,8 +181,9 @@ class Predictor:
     # --- the public calls: checked inputs in, the caller's library out -------------------------
 
     def predict(self, X: Any) -> Any:
-        """Class labels for a classifier (an array of the labels); a regressor's predicted values,
-        shape (rows,) for one target, (rows, targets) otherwise."""
+        """Class labels for a classifier (an array of the labels: text labels come as a NumPy array
+        from libraries that hold no text, torch and CuPy); a regressor's predicted values, shape
+        (rows,) for one target, (rows, targets) otherwise."""
         x, host = self._input(X)
         if self.task == "classification":
             return self._out(self.compute(x)["label"], host)
