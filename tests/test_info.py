@@ -62,3 +62,14 @@ def test_info_refuses_what_is_not_a_run(tmp_path, capsys):
     )
     assert main(["info", str(tmp_path)]) == 2
     assert "no model file" in capsys.readouterr().err
+
+
+def test_info_on_a_bare_model_file(tmp_path, capsys):
+    import xpnet
+
+    xpnet.save_model(tmp_path / "bare.npz", xpnet.mlp([3, 4, 1], backend="numpy"))
+    assert main(["info", str(tmp_path / "bare.npz"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["model"]["params"] == 3 * 4 + 4 + 4 + 1 and info["loss"] is None and info["metrics"] is None
+    assert main(["info", str(tmp_path / "bare.npz")]) == 0
+    assert "a regression model trained with an unknown loss" in capsys.readouterr().out

@@ -214,3 +214,19 @@ def test_to_moves_the_predictor_to_another_backend(runs):
     out = predictor.predict(torch.asarray(rows))
     assert isinstance(out, torch.Tensor)
     np.testing.assert_allclose(host(out), ref, rtol=RTOL["float64"])
+
+
+def test_a_run_record_that_does_not_fit_is_refused_in_one_line(tmp_path):
+    model = xpnet.mlp([3, 2], backend="numpy")
+    std = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+    records = {
+        "no-std": ({"loss": "mse"}, "the run record has no standardisation or loss"),
+        "bad-loss": ({"loss": "nope", "standardize": std}, "does not fit the model .*unknown name 'nope'"),
+        "width": ({"loss": "mse", "standardize": {"mean": [0.0], "std": [1.0]}}, "holds 1 features"),
+        "classes": ({"loss": "softmax_cross_entropy", "standardize": std, "classes": [1, 2, 3]}, "3 labels"),
+    }
+    for name, (run, message) in records.items():
+        xpnet.save_model(tmp_path / f"{name}.npz", model, metadata={"xpnet_run": run})
+        with pytest.raises(CheckpointError, match=message) as info:
+            xpnet.load(tmp_path / f"{name}.npz", backend="numpy")
+        assert str(info.value).startswith(str(tmp_path / f"{name}.npz")) and "\n" not in str(info.value)
