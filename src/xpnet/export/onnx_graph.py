@@ -2,11 +2,14 @@
 ndonnx's guards around matrix products are unwrapped, and nodes nobody reads are dropped.
 
 ndonnx hides every `a @ b` inside an If that returns zeros when an input is empty (it works
-around an onnxruntime bug on zero-size products, issue text in ndonnx's
+around onnxruntime failures on zero-size products, ndonnx PRs 102 and 135, in
 `_matmul_mitigate_zero_sized`); each guard is a subgraph of about 150 nodes that the shape
-arithmetic for the empty case needs. onnxruntime 1.32 multiplies a (0, n) input by an (n, m)
-initializer correctly, and the exporter checks the unwrapped graph on an empty batch as well as
-on sample rows before it writes anything, so the guard only costs size here.
+arithmetic for the empty case needs. The failures reported are for an empty inner dimension
+(onnxruntime issue 21483, CUDA and DirectML) and zero-size batch dimensions of stacked products
+(PR 25663); a Dense layer's product is (N, n) @ (n, m) with n, m >= 1 fixed by the weights, whose
+empty-output case (N = 0) onnxruntime's CPU kernels handle since PR 4573 (2020). So only guards
+whose right operand is a weight initializer without a zero dimension are unwrapped, and the
+exporter runs the graph on an empty batch as well as on sample rows before it writes anything.
 """
 
 from __future__ import annotations
@@ -35,15 +38,18 @@ def weights_as_initializers(proto, host: dict, onnx) -> None:
 
 
 def unwrap_matmul_guards(proto, onnx) -> int:
-    """Replace each If whose else branch is just MatMul(a, b) (then Identity) by that MatMul on
-    the same names; returns how many. The condition's nodes are left for drop_unused."""
+    """Replace each If whose else branch is just MatMul(a, W) (then Identity), W an initializer
+    of non-zero sizes, by that MatMul on the same names; returns how many. The condition's nodes
+    are left for drop_unused."""
     graph, count, nodes = proto.graph, 0, []
+    weights = {t.name for t in graph.initializer if len(t.dims) == 2 and all(d > 0 for d in t.dims)}
     for node in graph.node:
         branch = _else_branch(node)
         body = [n for n in branch.node] if branch is not None else []
         if (
             len(body) == 2
             and body[0].op_type == "MatMul"
+            and body[0].input[1] in weights
             and body[1].op_type == "Identity"
             and list(body[1].input) == [body[0].output[0]]
             and [o.name for o in branch.output] == [body[1].output[0]]
