@@ -15,7 +15,7 @@ from ..io import load_dataset, save_model, train_test_split
 from ..nn import Standardizer, get_loss, mlp
 from ..nn.summary import architecture_line, parameter_count
 from ..optim import optimizer_from_options
-from ..training import fit
+from ..training import Callback, fit
 from .options import choose_loss, parse_layers
 from .report import ProgressReporter, final_metrics, plot_curves, progress_mode, summary_line, write_history
 from .rundir import (
@@ -61,8 +61,8 @@ def cmd_train(args) -> int:
     validation = None if val_ds is None else (scaler(val_ds.X), targets_for_loss(val_ds, loss_name))
 
     reporter = ProgressReporter(args.epochs, progress_mode(args.quiet))
-    if reporter.mode != "none":  # the first line: what is being trained (progress, on stderr, follows)
-        print(f"model: {architecture_line(model)}", file=sys.stderr, flush=True)
+    # the first line, what is being trained: once every check has passed (a refusal stays one line)
+    first_line = _FirstLine(f"model: {architecture_line(model)}", show=reporter.mode != "none")
     start = time.perf_counter()
     with warnings.catch_warnings():  # overflow warnings of a diverging run: the guard reports it in one line
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -79,7 +79,7 @@ def cmd_train(args) -> int:
                     seed=args.seed,
                     validation_data=validation,
                     patience=args.patience,
-                    callbacks=[reporter, *checkpoints],
+                    callbacks=[*checkpoints, first_line, reporter],  # a resumed run's checks first
                     device_rng=args.device_rng or (backend.is_gpu and not checkpoints),
                 ),
                 None,
@@ -138,3 +138,14 @@ def cmd_train(args) -> int:
     else:
         print(summary_line(len(history.epoch), seconds, metrics, str(out)))
     return 0
+
+
+class _FirstLine(Callback):
+    """Prints `text` on stderr when training begins: after the loop's and the checkpoints' checks."""
+
+    def __init__(self, text: str, show: bool) -> None:
+        self.text, self.show = text, show
+
+    def on_train_begin(self, trainer) -> None:
+        if self.show:
+            print(self.text, file=sys.stderr, flush=True)
