@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ import numpy as np
 from .. import backend as _backend
 from ..errors import CheckpointError, ConfigError
 from ..version import __version__
-from .npyio import atomic_write, read_npy_file
+from . import limits, schema
+from .npyio import ZIP_MAGIC, Archive, atomic_write, first_line
 
 FORMAT_VERSION = 1
 META_KEY = "__xpnet_meta__"
@@ -86,48 +88,93 @@ def save_arrays(path: str | os.PathLike, arrays: dict[str, Any], meta: dict | No
 # --- reading --------------------------------------------------------------------------------
 
 
-def _read_record(path: Path, arrays: dict[str, np.ndarray]) -> dict:
-    if META_KEY not in arrays:
+# the container's own record; the caller's "meta" is checked by the caller (model_file, checkpoint_file)
+TENSOR = schema.Fields({"shape": schema.ListOf(schema.Number(at_least=0, integer=True), max_len=32), "dtype": str})
+RECORD = schema.Fields(
+    {
+        "format": str,
+        "format_version": int,
+        "tensors": schema.MapOf(TENSOR),
+        "sha256": str,
+        "meta": dict,
+    }
+)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _read_record(path: Path, archive: Archive) -> dict:
+    member = archive.members.get(META_KEY)
+    if member is None:
         raise CheckpointError(f"{path}: not an xpnet file (no {META_KEY} record)")
-    raw = arrays.pop(META_KEY)
-    if raw.dtype != np.uint8 or raw.ndim != 1:
-        raise CheckpointError(f"{path}: metadata record has dtype {raw.dtype} and {raw.ndim} dims, expected 1-D uint8")
+    if member.dtype != np.uint8 or len(member.shape) != 1:
+        raise CheckpointError(
+            f"{path}: metadata record has dtype {member.dtype} and {len(member.shape)} dims, expected 1-D uint8"
+        )
+    limits.check_bytes(path, "its metadata record takes", member.nbytes, CheckpointError, limits.META_BYTES)
+    raw = archive.read(META_KEY)
     try:
-        record = json.loads(raw.tobytes().decode("utf-8"))
+        record = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_refuse_constant)
+    except RecursionError:
+        raise CheckpointError(f"{path}: metadata record nests too deeply to be xpnet's") from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: metadata record is not valid JSON ({exc})") from None
+        raise CheckpointError(f"{path}: metadata record is not valid JSON ({first_line(exc)})") from None
     if not isinstance(record, dict) or record.get("format") != "xpnet":
         raise CheckpointError(f"{path}: not an xpnet file (metadata record has no format 'xpnet')")
     version = record.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise CheckpointError(f"{path}: bad format_version {version!r}")
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: format version {version} is newer than this xpnet reads ({FORMAT_VERSION}); upgrade xpnet"
         )
-    if not isinstance(record.get("tensors"), dict) or not isinstance(record.get("sha256"), str):
-        raise CheckpointError(f"{path}: metadata record lacks the tensor list or checksum")
-    return record
+    return schema.check(record, RECORD, path, "metadata")
 
 
-def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+Headers = dict  # tensor name -> (shape tuple, NumPy dtype string), as the file's NPY headers declare
+
+
+def load_arrays(
+    path: str | os.PathLike, *, check: Callable[[dict, Headers], None] | None = None
+) -> tuple[dict[str, np.ndarray], dict]:
     """(arrays, meta) from a file written by `save_arrays`, every tensor checked against the
-    record (names, shapes, dtypes, sha256). Any problem is a one-line CheckpointError."""
+    record (names, shapes, dtypes, sha256). Any problem is a one-line CheckpointError.
+
+    Everything a file declares is checked before its tensors are read: the archive's sizes
+    (npyio.Archive: no member compressed, so nothing read exceeds the file), the metadata
+    record's size and schema, the record's tensor list against the NPY headers, and then
+    `check(meta, headers)`, where the caller checks its own record (a model's architecture
+    against the tensors it needs)."""
     path = Path(path)
-    arrays = read_npy_file(path, CheckpointError, allow_npy=False)
-    record = _read_record(path, arrays)
-    expected = record["tensors"]
-    if set(arrays) - set(expected):
-        raise CheckpointError(f"{path}: unexpected tensor(s) {sorted(set(arrays) - set(expected))} not in its record")
-    if set(expected) - set(arrays):
-        raise CheckpointError(f"{path}: missing tensor(s) {sorted(set(expected) - set(arrays))}")
-    for name, a in arrays.items():
-        want = expected[name]
-        if list(a.shape) != want.get("shape") or a.dtype.str != want.get("dtype"):
-            raise CheckpointError(
-                f"{path}: tensor {name!r} has shape {a.shape} dtype {a.dtype.str}, "
-                f"its record says shape {tuple(want.get('shape') or ())} dtype {want.get('dtype')}"
-            )
+    limits.regular_file(path, CheckpointError)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(len(ZIP_MAGIC))
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc.strerror or first_line(exc)})") from None
+    if magic != ZIP_MAGIC:
+        raise CheckpointError(f"{path}: not an .npz (zip) archive (its first bytes are {magic!r})")
+    with Archive(path, CheckpointError, stored_only=True) as archive:
+        record = _read_record(path, archive)
+        expected = record["tensors"]
+        present = set(archive.members) - {META_KEY}
+        if present - set(expected):
+            raise CheckpointError(f"{path}: unexpected tensor(s) {sorted(present - set(expected))} not in its record")
+        if set(expected) - present:
+            raise CheckpointError(f"{path}: missing tensor(s) {sorted(set(expected) - present)}")
+        headers = {name: (archive.members[name].shape, archive.members[name].dtype.str) for name in expected}
+        for name, (shape, dtype) in headers.items():
+            want = expected[name]
+            if list(shape) != want["shape"] or dtype != want["dtype"]:
+                raise CheckpointError(
+                    f"{path}: tensor {name!r} has shape {shape} dtype {dtype}, "
+                    f"its record says shape {tuple(want['shape'])} dtype {want['dtype']}"
+                )
+        if check is not None:
+            check(record["meta"], headers)
+        arrays = {name: archive.read(name) for name in expected}
     if digest(arrays) != record["sha256"]:
         raise CheckpointError(f"{path}: checksum mismatch (the tensors were modified or corrupted)")
     return arrays, record["meta"]
