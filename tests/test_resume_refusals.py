@@ -197,4 +197,4 @@ def test_a_header_claiming_a_huge_tensor_is_refused_without_allocating_it(tmp_pa
     with zipfile.ZipFile(path, "w") as z:
         for name, data in members.items():
             z.writestr(name, data)
-    _refused(tmp_path, "corrupt or truncated")
+    _refused(tmp_path, "its header declares 8000000000000 bytes .* the archive holds 64")

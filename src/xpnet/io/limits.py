@@ -8,7 +8,7 @@ Each limit is raised for real large data with an environment variable:
     XPNET_MAX_READ_BYTES  (default 1 GiB)   the array data one file may declare, counted as it
                           will be held: 8 bytes a value for data sets (they become float64), as
                           stored for model files and checkpoints; also the size of a CSV file
-    XPNET_MAX_META_BYTES  (default 64 MiB)  a model or checkpoint file's JSON metadata record,
+    XPNET_MAX_META_BYTES  (default 16 MiB)  a model or checkpoint file's JSON metadata record,
                           and an archive's directory of members
     XPNET_MAX_LAYERS      (default 10000)   layers in a saved architecture
 
@@ -32,7 +32,7 @@ _SUFFIXES = {"K": KiB, "M": MiB, "G": GiB, "T": 1 << 40}
 READ_BYTES = "XPNET_MAX_READ_BYTES"
 META_BYTES = "XPNET_MAX_META_BYTES"
 LAYERS = "XPNET_MAX_LAYERS"
-DEFAULTS = {READ_BYTES: 1 * GiB, META_BYTES: 64 * MiB, LAYERS: 10_000}
+DEFAULTS = {READ_BYTES: 1 * GiB, META_BYTES: 16 * MiB, LAYERS: 10_000}
 
 
 def _parse(name: str, text: str) -> int:

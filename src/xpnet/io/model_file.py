@@ -20,7 +20,9 @@ import numpy as np
 from .. import backend as _backend
 from ..errors import CheckpointError, ConfigError
 from ..nn import Layer, Sequential
+from ..nn.sequential import DTYPES
 from ..tree import dtype_name
+from . import limits, schema
 from .arrays_file import load_arrays, save_arrays
 
 # --- models ---------------------------------------------------------------------------------
@@ -65,9 +67,8 @@ def model_record(model: Sequential, metadata: dict | None = None) -> tuple[dict[
 def model_from_record(tensors: dict, meta: dict, backend: Any, *, source: str | Path = "model") -> Sequential:
     """The model of a `model_record` (or a model file's arrays and meta) on `backend`, with
     exactly the recorded values; CheckpointError naming `source` for anything that does not fit."""
-    if meta.get("kind") != "model":
-        raise CheckpointError(f"{source}: holds {meta.get('kind')!r} data, not a model")
-    layers = build_layers(source, meta.get("architecture"))
+    headers = {k: (tuple(v.shape), np.dtype(v.dtype).str) for k, v in tensors.items()}
+    layers = check_model_layout(source, meta, headers)
     try:
         model = Sequential(layers, seed=0, backend=backend, dtype=meta.get("dtype"))
     except ConfigError as exc:
@@ -93,16 +94,80 @@ def load_model(path: str | os.PathLike, *, backend: Any = None, device: Any = No
     To predict from raw inputs use `xpnet.load(path)` instead: the bare network knows nothing of
     the input standardisation, output activation or class labels a run directory records."""
     path = Path(path)
-    arrays, meta = load_arrays(path)
+    # the architecture is checked against the tensors' headers before any tensor is read
+    arrays, meta = load_arrays(path, check=lambda meta, headers: check_model_layout(path, meta, headers))
     model = model_from_record(arrays, meta, _backend.get_backend(backend, device=device), source=path)
     return model, meta.get("metadata", {})
 
 
+def model_meta_schema() -> schema.Fields:
+    """What a model record's meta holds (model_record writes it)."""
+    return schema.Fields(
+        {
+            "kind": schema.Const("model"),
+            "architecture": schema.ListOf(schema.Fields({"type": str}), min_len=1),
+            "dtype": schema.OneOf(*DTYPES),
+        },
+        {"params": schema.ListOf(str), "buffers": schema.ListOf(str), "metadata": dict},
+    )
+
+
+def check_layer_count(path: Path | str, architecture: Any) -> None:
+    if isinstance(architecture, list) and len(architecture) > limits.max_layers():
+        raise CheckpointError(
+            f"{path}: its architecture lists {len(architecture)} layers, over the limit of {limits.max_layers()} "
+            f"(set {limits.LAYERS} to load more)"
+        )
+
+
+def check_model_layout(path: Path | str, meta: Any, headers: dict) -> list[Layer]:
+    """The layers of a model record's meta, after checking, before any array is built or read:
+    the meta's schema, the number of layers, and that the tensors' headers ({name: (shape,
+    dtype)}) are exactly what the architecture needs. CheckpointError naming `path`."""
+    if isinstance(meta, dict) and meta.get("kind") != "model":
+        raise CheckpointError(f"{path}: holds {meta.get('kind')!r} data, not a model")
+    check_layer_count(path, meta.get("architecture") if isinstance(meta, dict) else None)
+    schema.check(meta, model_meta_schema(), path, "meta")
+    layers = build_layers(path, meta["architecture"])
+    needs = architecture_needs(path, layers, meta["dtype"])
+    if needs is not None:
+        for group in ("params", "buffers"):
+            check_group(path, headers, group, needs[group])
+        others = sorted(k for k in headers if not k.startswith(("params/", "buffers/")))
+        if others:
+            raise CheckpointError(f"{path}: tensor(s) {others} do not belong to the saved architecture")
+    return layers
+
+
+def architecture_needs(path: Path | str, layers: list[Layer], dtype: str) -> dict | None:
+    """{"params": {name: (shape, dtype)}, "buffers": {...}}: the tensors `layers` build in a model
+    of `dtype` (bfloat16 is stored as float32), from the layers' shapes() without allocating;
+    None when a layer does not say its shapes (it is then checked once built)."""
+    stored = np.dtype("float32" if dtype == "bfloat16" else dtype).name
+    needs: dict[str, dict] = {"params": {}, "buffers": {}}
+    n = next((getattr(layer, a) for layer in layers for a in ("n_in", "n_features") if hasattr(layer, a)), None)
+    if n is None:
+        return None  # Sequential refuses it with its own message
+    for i, layer in enumerate(layers):
+        try:
+            shapes = layer.shapes(n)
+        except (ConfigError, ValueError, TypeError) as exc:
+            raise CheckpointError(f"{path}: cannot rebuild the model ({exc})") from None
+        if shapes is None:
+            return None
+        p, b, n = shapes
+        needs["params"].update({f"{i}.{k}": (tuple(v), stored) for k, v in p.items()})
+        needs["buffers"].update({f"{i}.{k}": (tuple(v), stored) for k, v in b.items()})
+    return needs
+
+
 def build_layers(path: Path | str, architecture: Any) -> list[Layer]:
     """Fresh Layer objects from a saved architecture (a list of {"type": name, **kwargs}); only
-    classes already imported are used (see layer_registry). CheckpointError naming `path`."""
+    classes already imported are used (see layer_registry). No arrays are built. CheckpointError
+    naming `path`."""
     if not isinstance(architecture, list) or not architecture:
         raise CheckpointError(f"{path}: architecture is missing or not a list of layers")
+    check_layer_count(path, architecture)
     registry = layer_registry()
     layers = []
     for i, spec in enumerate(architecture):
@@ -120,6 +185,24 @@ def build_layers(path: Path | str, architecture: Any) -> list[Layer]:
     return layers
 
 
+def check_group(path: Path | str, headers: dict, group: str, needs: dict, owner: str = "the architecture") -> None:
+    """CheckpointError naming `path` unless the tensors "group/<name>" of `headers` ({name:
+    (shape, dtype)}) are exactly `needs` ({name: (shape, dtype name)}), what `owner` needs."""
+    prefix = f"{group}/"
+    names = {k[len(prefix) :] for k in headers if k.startswith(prefix)}
+    missing, extra = sorted(set(needs) - names), sorted(names - set(needs))
+    if missing or extra:
+        raise CheckpointError(f"{path}: {group} tensors do not fit {owner}: missing {missing}, unexpected {extra}")
+    for name, (shape, want) in needs.items():
+        got_shape, got_dtype = headers[prefix + name]
+        got_dtype = np.dtype(got_dtype)
+        if tuple(got_shape) != tuple(shape) or got_dtype.name != want:
+            raise CheckpointError(
+                f"{path}: tensor {prefix + name!r} has shape {tuple(got_shape)} dtype {got_dtype}, "
+                f"{owner} needs {tuple(shape)} {want}"
+            )
+
+
 def group_tensors(
     path: Path | str, arrays: dict, group: str, like: dict, backend: Any, owner: str = "the architecture"
 ) -> dict:
@@ -127,20 +210,15 @@ def group_tensors(
     against them (names, shapes, dtypes) and moved to `backend` in their dtypes. CheckpointError
     naming `path` and what `owner` (the architecture, the model) needs otherwise."""
     prefix = f"{group}/"
-    names = {k[len(prefix) :] for k in arrays if k.startswith(prefix)}
-    missing, extra = sorted(set(like) - names), sorted(names - set(like))
-    if missing or extra:
-        raise CheckpointError(f"{path}: {group} tensors do not fit {owner}: missing {missing}, unexpected {extra}")
+    # the file holds the dtype the layer builds, except bfloat16, stored as float32 (see save_model)
+    needs = {}
+    for name, fresh in like.items():
+        want = dtype_name(fresh.dtype)
+        needs[name] = (tuple(fresh.shape), "float32" if want == "bfloat16" else want)
+    headers = {k: (tuple(v.shape), np.dtype(v.dtype).str) for k, v in arrays.items() if k.startswith(prefix)}
+    check_group(path, headers, group, needs, owner)
     out = {}
     for name, fresh in like.items():
         value = arrays[prefix + name]
-        # the file holds the dtype the layer builds, except bfloat16, stored as float32 (see save_model)
-        want = dtype_name(fresh.dtype)
-        want = "float32" if want == "bfloat16" else want
-        if tuple(value.shape) != tuple(fresh.shape) or value.dtype.name != want:
-            raise CheckpointError(
-                f"{path}: tensor {prefix + name!r} has shape {tuple(value.shape)} dtype {value.dtype}, "
-                f"{owner} needs {tuple(fresh.shape)} {want}"
-            )
         out[name] = backend.asarray(value, fresh.dtype)
     return out

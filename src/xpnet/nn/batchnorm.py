@@ -23,9 +23,14 @@ class BatchNorm(Layer):
         self.momentum = check_float("momentum", momentum, 0.0, 1.0)
         self.eps = check_positive("eps", eps)
 
-    def build(self, n_in, *, rng, backend, dtype):
+    def shapes(self, n_in):
         if n_in != self.n_features:
             raise ShapeError(f"{self!r}: expects {self.n_features} features but the previous layer gives {n_in}")
+        shape = (self.n_features,)
+        return {"gamma": shape, "beta": shape}, {"running_mean": shape, "running_var": shape}, self.n_features
+
+    def build(self, n_in, *, rng, backend, dtype):
+        self.shapes(n_in)  # the shapes, checked
         xp, dev, shape = backend.xp, backend.device, (self.n_features,)
         params = {"gamma": xp.ones(shape, dtype=dtype, device=dev), "beta": xp.zeros(shape, dtype=dtype, device=dev)}
         state = {

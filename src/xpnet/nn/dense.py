@@ -22,13 +22,20 @@ class Dense(Layer):
         self._init_fn = get_initializer(init)
         self.init = initializer_name(init)
 
-    def build(self, n_in, *, rng, backend, dtype):
+    def shapes(self, n_in):
         if n_in != self.n_in:
             raise ShapeError(f"{self!r}: expects {self.n_in} inputs but the previous layer gives {n_in}")
-        params = {"W": backend.asarray(self._init_fn(rng, (self.n_in, self.n_out), self.n_in, self.n_out), dtype)}
+        params = {"W": (self.n_in, self.n_out)}
         if self.bias:
-            params["b"] = backend.asarray(get_initializer("zeros")(rng, (self.n_out,), self.n_in, self.n_out), dtype)
+            params["b"] = (self.n_out,)
         return params, {}, self.n_out
+
+    def build(self, n_in, *, rng, backend, dtype):
+        shapes, _, n_out = self.shapes(n_in)
+        params = {"W": backend.asarray(self._init_fn(rng, shapes["W"], self.n_in, self.n_out), dtype)}
+        if self.bias:
+            params["b"] = backend.asarray(get_initializer("zeros")(rng, shapes["b"], self.n_in, self.n_out), dtype)
+        return params, {}, n_out
 
     def forward(self, params, state, x, ctx):
         W = params["W"]  # (n_in, n_out)

@@ -4,6 +4,8 @@ A layer is a description (sizes, options) plus two functions:
 
     build(n_in, *, rng, backend, dtype) -> (params, state, n_out)
         arrays created once, on the backend's device
+    shapes(n_in) -> (param shapes, state shapes, n_out)
+        what build creates, without creating it (a model file is checked against it first)
     forward(params, state, x, ctx) -> (y, new_state, backprop)
         backprop(dy, need_dx=True) -> (dx, grads)
 
@@ -33,6 +35,13 @@ class Layer:
     """Base class. Parameter-free layers only implement forward()."""
 
     def build(self, n_in: int, *, rng, backend, dtype) -> tuple[dict, dict, int]:
+        return {}, {}, n_in
+
+    def shapes(self, n_in: int) -> tuple[dict, dict, int] | None:
+        """({param: shape}, {state: shape}, n_out) of what `build(n_in)` creates, allocating
+        nothing; None when a subclass builds arrays but does not say their shapes."""
+        if type(self).build is not Layer.build:
+            return None
         return {}, {}, n_in
 
     def forward(self, params: dict, state: dict, x: Any, ctx: Context):  # pragma: no cover - abstract
