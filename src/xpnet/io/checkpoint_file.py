@@ -18,7 +18,9 @@ import numpy as np  # host side: hashing the data, history as float64 arrays
 from .. import backend as _backend
 from ..errors import CheckpointError
 from ..tree import tree_flatten
+from . import schema
 from .arrays_file import load_arrays, save_arrays
+from .model_file import architecture_needs, build_layers, check_group, check_layer_count
 
 CHECKPOINT_FILE = "checkpoint.npz"
 KIND = "training"
@@ -77,11 +79,53 @@ def read_checkpoint(directory: str | os.PathLike) -> tuple[dict, dict]:
     path = checkpoint_path(directory)
     if not path.parent.is_dir():
         raise CheckpointError(f"{path.parent}: no such directory (expected a directory holding {CHECKPOINT_FILE})")
-    arrays, meta = load_arrays(path)
+    arrays, meta = load_arrays(path, check=lambda meta, headers: check_checkpoint_layout(path, meta, headers))
+    return arrays, meta
+
+
+_INT = schema.Number(at_least=0, integer=True)
+CHECKPOINT = schema.Fields(
+    {
+        "kind": schema.Const(KIND),
+        "epoch": _INT,
+        "step": _INT,
+        "history_epochs": schema.ListOf(_INT),
+        "best_epoch": (_INT, None),
+        "stopped_early": bool,
+        "best": (schema.Number(), None),
+        "wait": _INT,
+        "has_best": bool,
+        "model": schema.Fields(
+            {"architecture": schema.ListOf(schema.Fields({"type": str}), min_len=1), "dtype": str, "backend": str}
+        ),
+        "trainer": dict,
+        "config": dict,
+        "shuffle_rng": schema.ANY,
+        "dropout_rng": schema.ANY,
+        "opt_spec": schema.ANY,
+    },
+    {"epochs": (_INT, None), "every": schema.Number(at_least=1, integer=True), "data": (str, None)},
+)
+
+
+def check_checkpoint_layout(path: Path, meta: dict, headers: dict) -> None:
+    """Before any tensor is read: the training record's schema, the number of layers, and the
+    weight tensors' headers against what the recorded architecture needs."""
     if not isinstance(meta, dict) or meta.get("kind") != KIND:
         kind = meta.get("kind") if isinstance(meta, dict) else None
         raise CheckpointError(f"{path}: holds {kind!r} data, not a training checkpoint")
-    return arrays, meta
+    model = meta.get("model")
+    check_layer_count(path, model.get("architecture") if isinstance(model, dict) else None)
+    schema.check(meta, CHECKPOINT, path, "malformed training record: meta")
+    layers = build_layers(path, model["architecture"])
+    needs = architecture_needs(path, layers, model["dtype"])
+    if needs is None:
+        return  # a layer that does not say its shapes: restore_checkpoint checks the built arrays
+    groups = [("params", "params"), ("buffers", "buffers")]
+    if meta["has_best"]:
+        groups += [("best_params", "params"), ("best_buffers", "buffers")]
+    for group, kind in groups:
+        check_group(path, headers, group, needs[kind], "the architecture")
 
 
 def history_record(arrays: dict, meta: dict) -> dict:

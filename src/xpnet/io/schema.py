@@ -86,7 +86,9 @@ class Fields:
         return "an object with " + ", ".join(self.required) if self.required else "an object"
 
 
-_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "an object", list: "a list"}
+ANY = (dict, list, str, int, float, bool, None)  # any JSON value (its depth is still checked)
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "an object", list: "a list"}
 
 
 def kind_of(value: Any) -> str:
