@@ -23,6 +23,7 @@ from ..errors import CheckpointError, ConfigError, DataError
 from ..export.predictor import MODEL_FILE, RUN_KEY  # a run's model file and its record: xpnet.load reads them
 from ..io import load_model
 from ..io.checkpoint_file import checkpoint_path, read_checkpoint
+from ..io.run_record import check_run_record
 from ..training import CheckpointCallback
 
 
@@ -92,7 +93,7 @@ def load_run(directory: str, backend):
     run = (metadata or {}).get(RUN_KEY)
     if not isinstance(run, dict) or "standardize" not in run or "loss" not in run:
         raise CheckpointError(f"{path / MODEL_FILE}: not a model written by xpnet train (no run metadata)")
-    return model, run
+    return model, check_run_record(path / MODEL_FILE, run, model)  # every field, before any is used
 
 
 def check_width(X: np.ndarray, n_in: int, source: str) -> None:

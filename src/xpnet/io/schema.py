@@ -88,7 +88,14 @@ class Fields:
 
 ANY = (dict, list, str, int, float, bool, None)  # any JSON value (its depth is still checked)
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "an object", list: "a list"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    dict: "an object",
+    list: "a list",
+}
 
 
 def kind_of(value: Any) -> str:
