@@ -172,6 +172,7 @@ def load_arrays(
                     f"{path}: tensor {name!r} has shape {shape} dtype {dtype}, "
                     f"its record says shape {tuple(want['shape'])} dtype {want['dtype']}"
                 )
+        archive.check_total(expected)  # (no more than the file's size: nothing is compressed)
         if check is not None:
             check(record["meta"], headers)
         arrays = {name: archive.read(name) for name in expected}

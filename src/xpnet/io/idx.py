@@ -10,12 +10,15 @@ Pixels are returned as they are stored (0..255 for MNIST), flattened to (n, rows
 from __future__ import annotations
 
 import gzip
+import math
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
+from . import limits
 from .dataset import Dataset, classification
 from .npyio import first_line
 
@@ -30,33 +33,43 @@ def is_idx_images(path: Path) -> bool:
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:
     """The array in an IDX file that must have `ndim` dimensions; DataError naming the file and
-    the problem for a bad magic number, wrong dims, or a size that does not match the header."""
+    the problem for a bad magic number, wrong dims, or a size that does not match the header.
+    The header is read first and what it declares is checked against the read limit
+    (XPNET_MAX_READ_BYTES, counting the 8 bytes a value takes once converted) and, for a plain
+    file, against its size; a gzipped file is then decompressed no further than that."""
+    size = limits.regular_file(path, DataError)
+    gz = path.suffix == ".gz"
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                raw = f.read()
-        else:
-            raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (OSError, EOFError) as exc:  # gzip raises these for damaged or truncated archives
+        with gzip.open(path, "rb") if gz else open(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _TYPES:
+                raise DataError(
+                    f"{path}: bad IDX magic number {head.hex() or '(empty file)'}; "
+                    "expected 0000 then a type code and dims"
+                )
+            if head[3] != ndim:
+                raise DataError(f"{path}: IDX file has {head[3]} dimensions, expected {ndim}")
+            header = 4 + 4 * ndim
+            raw_dims = f.read(4 * ndim)
+            if len(raw_dims) < 4 * ndim:
+                raise DataError(f"{path}: truncated IDX header ({4 + len(raw_dims)} bytes, needs {header})")
+            dims = tuple(int(d) for d in np.frombuffer(raw_dims, dtype=">u4"))
+            dtype = np.dtype(_TYPES[head[2]])
+            expected = math.prod(dims) * dtype.itemsize
+            limits.check_bytes(path, "its header declares", math.prod(dims) * max(8, dtype.itemsize), DataError)
+            if not gz and size - header != expected:
+                what = "truncated" if size - header < expected else "has trailing bytes"
+                raise DataError(f"{path}: {what}: dims {dims} need {expected} data bytes, found {size - header}")
+            raw = f.read(expected + 1)  # one byte more than declared shows trailing data
+    except DataError:
+        raise
+    except (OSError, EOFError, zlib.error) as exc:  # gzip raises these for damaged or truncated archives
         raise DataError(f"{path}: unreadable ({first_line(exc)})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _TYPES:
-        raise DataError(
-            f"{path}: bad IDX magic number {raw[:4].hex() or '(empty file)'}; expected 0000 then a type code and dims"
-        )
-    if raw[3] != ndim:
-        raise DataError(f"{path}: IDX file has {raw[3]} dimensions, expected {ndim}")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header ({len(raw)} bytes, needs {header})")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    dtype = np.dtype(_TYPES[raw[2]])
-    expected = int(np.prod(dims)) * dtype.itemsize
-    if len(raw) - header != expected:
-        what = "truncated" if len(raw) - header < expected else "has trailing bytes"
-        raise DataError(f"{path}: {what}: dims {dims} need {expected} data bytes, found {len(raw) - header}")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    if len(raw) != expected:
+        what = "truncated" if len(raw) < expected else "has trailing bytes"
+        found = len(raw) if len(raw) < expected else "more"
+        raise DataError(f"{path}: {what}: dims {dims} need {expected} data bytes, found {found}")
+    return np.frombuffer(raw, dtype=dtype).reshape(dims)
 
 
 def _with_optional_gz(path: Path) -> Path | None:
@@ -79,9 +92,8 @@ def _find_pair(path: Path) -> tuple[Path, Path]:
                 raise DataError(f"{path}: several image sets ({', '.join(p.name for p in images)}); give one file")
             images = train
         image_path = images[0]
-    elif not path.is_file():
-        raise DataError(f"{path}: file not found")
     else:
+        limits.regular_file(path, DataError)  # missing, or a FIFO, device or socket: refused now
         image_path = path
     m = _IMAGES.match(image_path.name)
     labels_name = f"{m['prefix']}labels{image_path.name[len(m['prefix']) + 6]}idx1-ubyte"

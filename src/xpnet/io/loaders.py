@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
-from . import idx, tabular
+from . import idx, limits, tabular
 from .dataset import Dataset
 from .embedded import EMBEDDED_NAMES, load_embedded
 
@@ -26,20 +26,21 @@ def load_dataset(name_or_path: str | os.PathLike, target: str | None = None) -> 
             raise ConfigError(f"target: embedded data set {text!r} has a fixed target, got target={target!r}")
         return load_embedded(text)
     path = Path(name_or_path)
-    if path.suffix.lower() == ".csv":
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
         return tabular.load_csv(path, target)
-    is_idx = path.is_dir() or idx.is_idx_images(path)
-    if target is not None and (is_idx or path.suffix.lower() == ".npz"):
+    # a directory holds IDX files; one named like a file (x.npz/) is refused as not a regular file
+    is_idx = (path.is_dir() and suffix != ".npz") or idx.is_idx_images(path)
+    if target is not None and (is_idx or suffix == ".npz"):
         raise ConfigError(f"target: only CSV files have named columns; {path} has a fixed y, got target={target!r}")
     if is_idx:
         return idx.load_idx(path)
-    if path.suffix.lower() == ".npz":
+    if suffix == ".npz":
         return tabular.load_npz(path)
     if not path.exists() and os.sep not in text and not path.suffix:
         raise DataError(
             f"dataset: unknown name {text!r}; expected one of {', '.join(EMBEDDED_NAMES)} "
             "or a path to a .csv, .npz or IDX file"
         )
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
+    limits.regular_file(path, DataError)  # missing, or not a regular file
     raise DataError(f"{path}: unknown format; expected .csv, .npz, or IDX (*images-idx3-ubyte[.gz] or a directory)")

@@ -48,9 +48,9 @@ class Member(NamedTuple):
         return self.count * self.dtype.itemsize
 
     def held_bytes(self, per_value: int | None) -> int:
-        """Bytes the array takes once loaded: as stored, or `per_value` bytes a value (at least
-        one byte a value either way, so that zero-width dtypes count too)."""
-        return self.count * max(per_value or self.dtype.itemsize, 1)
+        """Bytes the array takes once loaded: as stored, or `per_value` bytes a value when it is
+        converted to something wider (float64: 8); at least a byte a value (zero-width dtypes)."""
+        return self.count * max(per_value or 0, self.dtype.itemsize, 1)
 
 
 _KINDS = "biufcUS"  # numbers, booleans and text; never objects (pickles) or structured records
@@ -110,14 +110,11 @@ class Archive:
     read: how many members, the directory's size, each header's data size against the size the
     zip records for the member, and (with `stored_only`) that no member is compressed, so that
     nothing read can be larger than the file itself. `members` maps each array's name (without
-    .npy) to its header; `read(name)` reads one array.
-
-    per_value: count the data as it will be held (8: it becomes float64), else as stored.
+    .npy) to its header; `check_total(names)` checks what reading them would take against the
+    read limit, and `read(name)` reads one array.
     """
 
-    def __init__(
-        self, path: Path, error: type[Exception], *, per_value: int | None = None, stored_only: bool = False
-    ) -> None:
+    def __init__(self, path: Path, error: type[Exception], *, stored_only: bool = False) -> None:
         self.path, self.error = path, error
         size = limits.regular_file(path, error)
         try:
@@ -138,16 +135,15 @@ class Archive:
         except Exception as exc:  # BadZipFile, a short read, a bad directory
             raise error(f"{path}: corrupt or truncated ({type(exc).__name__}: {first_line(exc)})") from None
         try:
-            self.members = self._headers(per_value, stored_only)
+            self.members = self._headers(stored_only)
         except BaseException:
             self._zip.close()
             raise
 
-    def _headers(self, per_value, stored_only) -> dict[str, Member]:
+    def _headers(self, stored_only) -> dict[str, Member]:
         path, error = self.path, self.error
         members: dict[str, Member] = {}
         self._infos: dict[str, zipfile.ZipInfo] = {}
-        total = 0
         for info in self._zip.infolist():
             where = f"{path}: member {info.filename!r}"
             name = info.filename.removesuffix(".npy")
@@ -171,9 +167,13 @@ class Archive:
                 )
             members[name] = member
             self._infos[name] = info
-            total += member.held_bytes(per_value)
-        limits.check_bytes(path, "its arrays declare", total, error)
         return members
+
+    def check_total(self, names, per_value: int | None = None) -> None:
+        """`error` unless the arrays `names` fit the read limit (XPNET_MAX_READ_BYTES), counted as
+        Member.held_bytes(per_value)."""
+        total = sum(self.members[n].held_bytes(per_value) for n in names)
+        limits.check_bytes(self.path, "its arrays declare", total, self.error)
 
     def read(self, name: str) -> np.ndarray:
         """The array `name`, read after its header was checked; a damaged member (bad CRC, zlib
@@ -200,15 +200,31 @@ class Archive:
         self.close()
 
 
+def _named(archive: Archive, names: list[str]) -> dict:
+    """The arrays `names`, and every member's name mapped to None (so a caller can say which
+    arrays a file holds without their values having been read)."""
+    out = dict.fromkeys(archive.members)
+    out.update({name: archive.read(name) for name in names})
+    return out
+
+
 def read_npy_file(
-    path: Path, error: type[Exception], *, allow_npy: bool = True, per_value: int | None = None
+    path: Path,
+    error: type[Exception],
+    *,
+    allow_npy: bool = True,
+    per_value: int | None = None,
+    keys: tuple[str, ...] | None = None,
 ) -> dict[str, np.ndarray] | np.ndarray:
-    """Every array in an .npz (as a dict, in file order) or the array in an .npy file.
+    """Every array in an .npz (as a dict, in file order; with `keys`, only those are read and the
+    other members map to None) or the array in an .npy file.
 
     Raises `error` naming `path` for a missing file or one that is not a regular file, wrong magic
     bytes, a member that is not an NPY array, an object (pickled) array, a header whose size
-    disagrees with the file or exceeds the limits (io/limits.py; `per_value` as for Archive), and
-    a truncated or corrupted archive (bad CRC, zlib errors). Sizes are checked before reading.
+    disagrees with the file or exceeds the limits (io/limits.py), and
+    a truncated or corrupted archive (bad CRC, zlib errors). Sizes are checked before reading:
+    those of the arrays read, counted as stored or `per_value` bytes a value (8 for data that
+    becomes float64), against XPNET_MAX_READ_BYTES.
     """
     size = limits.regular_file(path, error)
     try:
@@ -234,8 +250,10 @@ def read_npy_file(
     kinds = "an .npz or .npy file" if allow_npy else "an .npz (zip) archive"
     if not magic.startswith(ZIP_MAGIC):
         raise error(f"{path}: not {kinds} (its first bytes are {magic!r})")
-    with Archive(path, error, per_value=per_value) as archive:
-        return {name: archive.read(name) for name in archive.members}
+    with Archive(path, error) as archive:
+        names = list(archive.members) if keys is None else [k for k in keys if k in archive.members]
+        archive.check_total(names, per_value)
+        return {name: archive.read(name) for name in names} if keys is None else _named(archive, names)
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], Any], error: type[Exception]) -> None:

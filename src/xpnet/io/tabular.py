@@ -3,28 +3,75 @@ feature arrays, never unpickling."""
 
 from __future__ import annotations
 
+import array
+import contextlib
 import csv
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
+from . import limits
 from .dataset import Dataset, classification
 from .npyio import first_line, read_npy_file
 
+MAX_LINE = 64 * limits.MiB  # characters in one CSV line: longer is no table (a file of NULs, a binary)
 
-def _read_csv_rows(path: Path) -> list[tuple[int, list[str]]]:
-    """(line number, fields) for every non-blank row."""
+
+def _lines(path: Path, f) -> Iterator[str]:
+    """The lines of text file `f`, each read with a bounded length: a file with no line breaks
+    (NULs, a binary) would otherwise be read whole into one string."""
+    cap = min(MAX_LINE, limits.read_bytes())
+    while True:
+        line = f.readline(cap + 1)
+        if not line:
+            return
+        if len(line) > cap:
+            raise DataError(f"{path}: a line longer than {limits.size_text(cap)}; not a CSV table")
+        yield line
+
+
+@contextlib.contextmanager
+def _csv_rows(path: Path) -> Iterator[Iterator[tuple[int, list[str]]]]:
+    """(line number, fields) for every non-blank row, read one at a time, of a regular file no
+    larger than the read limit (XPNET_MAX_READ_BYTES)."""
+    size = limits.regular_file(path, DataError)
+    limits.check_bytes(path, "its size is", size, DataError)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            return [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        f = open(path, newline="", encoding="utf-8-sig")
+    except OSError as exc:
         raise DataError(f"{path}: unreadable ({first_line(exc)})") from None
+
+    def rows():
+        reader = csv.reader(_lines(path, f))
+        try:
+            for row in reader:
+                if any(c.strip() for c in row):
+                    yield reader.line_num, row
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise DataError(f"{path}: unreadable ({first_line(exc)})") from None
+
+    with f:
+        yield rows()
+
+
+class _Values:
+    """Numbers parsed from a CSV, held as 8-byte floats (a Python list would take four times
+    that), counted against the read limit as they arrive."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.data, self.cap = path, array.array("d"), limits.read_bytes()
+
+    def extend(self, values) -> None:
+        self.data.extend(values)
+        if 8 * len(self.data) > self.cap:
+            raise DataError(limits.over_limit(self.path, "its values take more than", self.cap))
+
+    def table(self, rows: int) -> np.ndarray:
+        return np.frombuffer(self.data, dtype=np.float64).reshape(rows, -1) if rows else np.zeros((0, 0))
 
 
 def _parse_float(path: Path, line: int, column: str, text: str) -> float:
@@ -37,47 +84,100 @@ def _parse_float(path: Path, line: int, column: str, text: str) -> float:
     return value
 
 
-def _check_ragged(path: Path, rows, width: int, what: str) -> None:
-    for line, row in rows:
-        if len(row) != width:
-            raise DataError(f"{path}: line {line} has {len(row)} fields, {what} has {width}")
-
-
 def load_csv(path: str | os.PathLike, target: str | None = None) -> Dataset:
     """A CSV file with a header row; `target` names the label column (default: the last).
-    Integer or text targets are class labels; targets with decimals make a regression task."""
+    Integer or text targets are class labels; targets with decimals make a regression task.
+    Rows are parsed one at a time into float64 values, within the read limit."""
     path = Path(path)
-    rows = _read_csv_rows(path)
-    if not rows:
-        raise DataError(f"{path}: empty file")
-    (_, header), body = rows[0], rows[1:]
-    header = [h.strip() for h in header]
-    if not body:
+    with _csv_rows(path) as rows:
+        first = next(rows, None)
+        if first is None:
+            raise DataError(f"{path}: empty file")
+        header = [h.strip() for h in first[1]]
+        if target is None:
+            target = header[-1]
+        if target not in header:
+            raise DataError(f"{path}: no target column {target!r}; columns: {', '.join(header)}")
+        if header.count(target) > 1:
+            raise DataError(
+                f"{path}: the target column {target!r} appears {header.count(target)} times in the header; "
+                "rename all but one"
+            )
+        t = header.index(target)
+        features = [(j, h) for j, h in enumerate(header) if j != t]
+        if not features:
+            raise DataError(f"{path}: only the target column {target!r}; no feature columns")
+        values, labels = _Values(path), _Labels(path, target)
+        for line, row in rows:
+            if len(row) != len(header):
+                raise DataError(f"{path}: line {line} has {len(row)} fields, the header has {len(header)}")
+            values.extend(_parse_float(path, line, h, row[j]) for j, h in features)
+            labels.append(line, row[t].strip())
+    if not labels.rows:
         raise DataError(f"{path}: no data rows after the header")
-    if target is None:
-        target = header[-1]
-    if target not in header:
-        raise DataError(f"{path}: no target column {target!r}; columns: {', '.join(header)}")
-    _check_ragged(path, body, len(header), "the header")
-    t = header.index(target)
-    features = [(j, h) for j, h in enumerate(header) if j != t]
-    if not features:
-        raise DataError(f"{path}: only the target column {target!r}; no feature columns")
-    X = np.array([[_parse_float(path, line, h, row[j]) for j, h in features] for line, row in body])
-    labels = [row[t].strip() for _, row in body]
-    for (line, _), label in zip(body, labels, strict=True):
+    X, names, source = values.table(labels.rows), [h for _, h in features], str(path)
+    task, y = labels.targets()
+    if task == "regression":
+        return Dataset(X, y.reshape(-1, 1), "regression", None, names, target, None, path.stem, source)
+    return classification(X, y, name=path.stem, source=source, feature_names=names, target_name=target)
+
+
+class _Labels:
+    """A CSV's target column, read row by row in a few bytes a row: integers are class labels,
+    other numbers regression targets, text class names (the same rule as ever, decided at the
+    end). Class names are kept as indices into the distinct names while there are at most
+    MAX_CLASSES of them; past that the column can only be numbers."""
+
+    MAX_CLASSES = 1 << 16
+
+    def __init__(self, path: Path, target: str) -> None:
+        self.path, self.target, self.rows = path, target, 0
+        self.ints: array.array | None = array.array("q")  # while every label is an int64 integer
+        self.floats: array.array | None = array.array("d")  # while every label is a number
+        self.codes: array.array | None = array.array("q")  # while there are few distinct labels
+        self.names: dict[str, int] = {}
+        self.first_bad: tuple[int, str] | None = None  # the first NaN/inf, refused for regression
+
+    def append(self, line: int, label: str) -> None:
         if not label:
-            raise DataError(f"{path}: line {line}, column {target!r}: empty target value")
-    names = [h for _, h in features]
-    source = str(path)
-    if all(_parses_as(int, s) for s in labels):
-        return classification(
-            X, [int(s) for s in labels], name=path.stem, source=source, feature_names=names, target_name=target
-        )
-    if all(_parses_as(float, s) for s in labels):
-        y = np.array([[_parse_float(path, line, target, row[t])] for line, row in body])
-        return Dataset(X, y, "regression", None, names, target, None, path.stem, source)
-    return classification(X, labels, name=path.stem, source=source, feature_names=names, target_name=target)
+            raise DataError(f"{self.path}: line {line}, column {self.target!r}: empty target value")
+        self.rows += 1
+        if self.ints is not None:
+            try:
+                self.ints.append(int(label))
+            except (ValueError, OverflowError):
+                self.ints = None
+        if self.floats is not None:
+            try:
+                value = float(label)
+            except ValueError:
+                self.floats = None
+            else:
+                self.floats.append(value)
+                if self.first_bad is None and not math.isfinite(value):
+                    self.first_bad = (line, label)
+        if self.codes is not None:
+            if label not in self.names:
+                self.names[label] = len(self.names)
+            self.codes.append(self.names[label])
+            if len(self.names) > self.MAX_CLASSES:
+                self.codes, self.names = None, {}
+        if self.codes is None and self.floats is None:
+            raise DataError(
+                f"{self.path}: column {self.target!r} has more than {self.MAX_CLASSES} distinct labels "
+                f"and not all are numbers (line {line}: {label[:40]!r}); not a target column"
+            )
+
+    def targets(self) -> tuple[str, np.ndarray]:
+        """("classification", labels) or ("regression", float64 values)."""
+        if self.ints is not None:
+            return "classification", np.frombuffer(self.ints, dtype=np.int64)
+        if self.floats is not None:
+            if self.first_bad is not None:
+                line, text = self.first_bad
+                _parse_float(self.path, line, self.target, text)  # raises: NaN and inf are not targets
+            return "regression", np.frombuffer(self.floats, dtype=np.float64)
+        return "classification", np.array(list(self.names))[np.frombuffer(self.codes, dtype=np.int64)]
 
 
 def _parses_as(kind: type, s: str) -> bool:
@@ -90,7 +190,7 @@ def _parses_as(kind: type, s: str) -> bool:
 
 def _load_npy_like(path: Path, *, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     """The arrays named `keys` from an .npz (an .npy file's one array is "X"), never unpickling."""
-    loaded = read_npy_file(path, DataError)
+    loaded = read_npy_file(path, DataError, per_value=8, keys=keys)  # 8: the data becomes float64
     if isinstance(loaded, np.ndarray):
         return {"X": loaded}
     missing = [k for k in keys if k not in loaded]
@@ -142,13 +242,17 @@ def load_features(path: str | os.PathLike) -> np.ndarray:
         return check_features(path, _load_npy_like(path, keys=("X",))["X"])
     if suffix != ".csv":
         raise DataError(f"{path}: unknown format; expected .csv, .npz or .npy")
-    rows = _read_csv_rows(path)
-    if rows and not all(_parses_as(float, s) for s in rows[0][1]):
-        rows = rows[1:]  # a header row: names, not numbers
-    if not rows:
+    values, n, width = _Values(path), 0, None
+    with _csv_rows(path) as rows:
+        for line, row in rows:
+            if width is None:
+                width = len(row)
+                if not all(_parses_as(float, s) for s in row):
+                    continue  # a header row: names, not numbers
+            if len(row) != width:
+                raise DataError(f"{path}: line {line} has {len(row)} fields, the first row has {width}")
+            values.extend(_parse_float(path, line, str(j), s) for j, s in enumerate(row))
+            n += 1
+    if not n:
         raise DataError(f"{path}: no data rows")
-    width = len(rows[0][1])
-    _check_ragged(path, rows, width, "the first row")
-    return check_features(
-        path, [[_parse_float(path, line, str(j), s) for j, s in enumerate(row)] for line, row in rows]
-    )
+    return check_features(path, values.table(n))
