@@ -87,7 +87,7 @@ def load_run(directory: str, backend):
     path = Path(directory)
     if not path.is_dir():
         raise DataError(f"{directory}: no such directory (expected the --out directory of xpnet train)")
-    if not (path / MODEL_FILE).is_file():
+    if not (path / MODEL_FILE).exists():  # anything else there (a FIFO...) is refused by load_model
         raise CheckpointError(f"{path / MODEL_FILE}: no model file (expected the --out directory of xpnet train)")
     model, metadata = load_model(path / MODEL_FILE, backend=backend)
     run = (metadata or {}).get(RUN_KEY)

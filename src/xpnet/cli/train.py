@@ -12,6 +12,7 @@ from ..backend import get_backend
 from ..checks import check_fraction
 from ..errors import DivergenceError
 from ..io import load_dataset, save_model, train_test_split
+from ..io.dataset import check_trainable
 from ..nn import Standardizer, get_loss, mlp
 from ..nn.summary import architecture_line, parameter_count
 from ..optim import optimizer_from_options
@@ -38,6 +39,12 @@ def cmd_train(args) -> int:
     backend = get_backend(args.backend, device=args.device)
     hidden = parse_layers(args.layers)
     ds = load_dataset(args.dataset, target=args.target)
+    check_trainable(ds, args.dataset)  # a classifier needs two classes
+    if args.target is None and Path(args.dataset).suffix.lower() == ".csv" and not args.quiet:
+        print(
+            f"xpnet: {args.dataset}: no --target given; the target is its last column {ds.target_name!r}",
+            file=sys.stderr,
+        )
     loss_name, n_out = choose_loss(ds.task, ds.n_classes, ds.y.shape[1] if ds.y.ndim == 2 else 1, args.loss)
     val_split = args.val_split if args.val_split is not None else (0.2 if len(ds.X) >= 100 else 0.0)
     check_fraction("--val-split", val_split)

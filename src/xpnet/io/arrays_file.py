@@ -157,6 +157,7 @@ def load_arrays(
     if magic != ZIP_MAGIC:
         raise CheckpointError(f"{path}: not an .npz (zip) archive (its first bytes are {magic!r})")
     with Archive(path, CheckpointError, stored_only=True) as archive:
+        archive.check_total(archive.members)  # stored uncompressed: what the file holds, at most its size
         record = _read_record(path, archive)
         expected = record["tensors"]
         present = set(archive.members) - {META_KEY}
@@ -172,7 +173,6 @@ def load_arrays(
                     f"{path}: tensor {name!r} has shape {shape} dtype {dtype}, "
                     f"its record says shape {tuple(want['shape'])} dtype {want['dtype']}"
                 )
-        archive.check_total(expected)  # (no more than the file's size: nothing is compressed)
         if check is not None:
             check(record["meta"], headers)
         arrays = {name: archive.read(name) for name in expected}

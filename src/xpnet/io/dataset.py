@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..errors import DataError
+
 
 @dataclass
 class Dataset:
@@ -31,6 +33,15 @@ class Dataset:
 
     def subset(self, rows: np.ndarray, name: str) -> Dataset:
         return replace(self, X=self.X[rows], y=self.y[rows], name=name)
+
+
+def check_trainable(ds: Dataset, source: str) -> None:
+    """DataError naming `source` unless a model can learn from `ds`: a classifier needs rows of
+    at least two classes (one class, or one row, would train to a constant and say nothing)."""
+    if ds.task == "classification" and (ds.n_classes or 0) < 2:
+        only = f" ({ds.label_names[0]!r})" if ds.label_names else ""
+        rows = "1 row" if len(ds) == 1 else f"{len(ds)} rows"
+        raise DataError(f"{source}: {rows} of a single class{only}; a classifier needs samples of at least 2 classes")
 
 
 def classification(X, labels, *, name: str, source: str, feature_names=None, target_name="y") -> Dataset:

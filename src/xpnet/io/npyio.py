@@ -153,6 +153,8 @@ class Archive:
                 raise error(f"{where} appears twice")
             if stored_only and info.compress_type != zipfile.ZIP_STORED:
                 raise error(f"{where} is compressed; xpnet writes these files uncompressed (np.savez)")
+            if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+                raise error(f"{where} claims {info.file_size} bytes but stores {info.compress_size}")
             try:
                 with self._zip.open(info) as f:
                     member = _read_header(f, f"{path}: member {info.filename!r}", error)
