@@ -68,7 +68,10 @@ class _Values:
     def extend(self, values) -> None:
         self.data.extend(values)
         if 8 * len(self.data) > self.cap:
-            raise DataError(limits.over_limit(self.path, "its values take more than", self.cap))
+            raise DataError(
+                f"{self.path}: its values as float64 exceed the {limits.size_text(self.cap)} limit "
+                f"(set {limits.READ_BYTES} to read larger files)"
+            )
 
     def table(self, rows: int) -> np.ndarray:
         return np.frombuffer(self.data, dtype=np.float64).reshape(rows, -1) if rows else np.zeros((0, 0))
