@@ -117,6 +117,6 @@ def regular_file(path: str | os.PathLike, error: type[Exception]) -> int:
     except OSError as exc:
         raise error(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
     if not stat.S_ISREG(st.st_mode):
-        kind = next((k for test, k in _KINDS if test(st.st_mode)), "not a plain file")
-        raise error(f"{path}: not a regular file ({kind})")
+        kind = next((k for test, k in _KINDS if test(st.st_mode)), "a special file")
+        raise error(f"{path}: is {kind}, not a regular file")
     return int(st.st_size)
