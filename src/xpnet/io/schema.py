@@ -63,6 +63,8 @@ class ListOf:
             return f"a list of {self.length} items"
         if self.max_len is not None:
             return f"a list of {self.min_len} to {self.max_len} items"
+        if self.min_len == 1:
+            return "a non-empty list"
         return f"a list of at least {self.min_len} items" if self.min_len else "a list"
 
 
@@ -109,7 +111,7 @@ def kind_of(value: Any) -> str:
     if isinstance(value, str):
         return f"the string {value[:40]!r}" + ("..." if len(value) > 40 else "")
     if isinstance(value, list):
-        return f"a list of {len(value)} items"
+        return f"a list of {len(value)} item{'' if len(value) == 1 else 's'}"
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
