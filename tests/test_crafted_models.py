@@ -52,7 +52,7 @@ META_EDITS = {
     "not a model": (lambda a, r: r["meta"].update(kind="optimizer"), ["'optimizer' data, not a model"]),
     "architecture an object": (
         lambda a, r: r["meta"].update(architecture={"type": "Dense"}),
-        ["meta.architecture is an object, expected a list"],
+        ["meta.architecture is an object, expected a non-empty list"],
     ),
     "a layer without a type": (lambda a, r: r["meta"]["architecture"][0].pop("type"), ["has no field 'type'"]),
     "an unknown layer": (lambda a, r: r["meta"]["architecture"][1].update(type="Evil"), ["unknown or ambiguous"]),
