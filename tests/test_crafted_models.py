@@ -17,7 +17,11 @@ import pytest
 from crafted import make_run, read_members, rewrite_model, write_members, write_record
 from isolated import assert_refused, run_cases, tree
 
+from xpnet.backend import HostRandom, get_backend
+from xpnet.errors import CheckpointError
+from xpnet.io import load_model, save_model
 from xpnet.io.arrays_file import META_KEY
+from xpnet.nn import BatchNorm, Dense, Dropout, Identity, Layer, ReLU, Sequential, Sigmoid, Tanh
 
 NUMPY = ["--backend", "numpy"]
 DEEP = 100_000
@@ -164,3 +168,40 @@ def test_one_checkpoint_error_line(results, name):
         line = assert_refused(out[f"{command}: {name}"], str(dirs[name] / "model.npz"), *words)
         assert line.startswith("xpnet: error: ")
     assert tree(dirs[name]) == before[name]  # no predictions file, no temporary file
+
+
+# --- the architecture's needs, known before building ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [Dense(5, 3), Dense(5, 3, bias=False), BatchNorm(5), Dropout(0.2), ReLU(), Sigmoid(), Tanh(), Identity()],
+    ids=repr,
+)
+def test_shapes_say_what_build_creates(layer):
+    """Layer.shapes(n_in) is what build(n_in) creates, names and shapes, without allocating."""
+    params, state, n_out = layer.build(5, rng=HostRandom(0), backend=get_backend("numpy"), dtype=np.float32)
+    p_shapes, s_shapes, n = layer.shapes(5)
+    assert n == n_out
+    assert {k: tuple(v.shape) for k, v in params.items()} == p_shapes
+    assert {k: tuple(v.shape) for k, v in state.items()} == s_shapes
+
+
+class _Scaled(Layer):
+    """A user's layer that builds a parameter but does not say its shape."""
+
+    def build(self, n_in, *, rng, backend, dtype):
+        return {"s": backend.asarray(np.ones(n_in), dtype)}, {}, n_in
+
+    def forward(self, params, state, x, ctx):
+        return x * params["s"], state, None
+
+
+def test_a_layer_without_shapes_is_checked_once_built(tmp_path):
+    model = Sequential([Dense(3, 4), _Scaled(), Dense(4, 2)], seed=0, backend="numpy")
+    save_model(tmp_path / "m.npz", model)
+    loaded, _ = load_model(tmp_path / "m.npz", backend="numpy")
+    np.testing.assert_array_equal(np.asarray(loaded.params["1.s"]), np.ones(4, np.float32))
+    rewrite_model(tmp_path / "m.npz", lambda a, r: a.update({"params/1.s": np.ones(5, np.float32)}))
+    with pytest.raises(CheckpointError, match=r"'params/1.s' has shape \(5,\) dtype float32, the architecture needs"):
+        load_model(tmp_path / "m.npz", backend="numpy")
