@@ -14,7 +14,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from crafted import make_run, read_members, rewrite_model, write_members, write_record
+from crafted import XOR_X, make_run, read_members, rewrite_model, write_members, write_record
 from isolated import assert_refused, run_cases, tree
 
 from xpnet.backend import HostRandom, get_backend
@@ -205,3 +205,52 @@ def test_a_layer_without_shapes_is_checked_once_built(tmp_path):
     rewrite_model(tmp_path / "m.npz", lambda a, r: a.update({"params/1.s": np.ones(5, np.float32)}))
     with pytest.raises(CheckpointError, match=r"'params/1.s' has shape \(5,\) dtype float32, the architecture needs"):
         load_model(tmp_path / "m.npz", backend="numpy")
+
+
+# --- checkpoints given to train --resume --------------------------------------------------------
+
+
+def _checkpoint(d):
+    from xpnet import fit, mlp
+    from xpnet.training import CheckpointCallback
+
+    model = mlp([3, 4, 2], backend="numpy", seed=0)
+    fit(model, np.array(XOR_X, float), np.array([0, 1, 1, 0]), epochs=1, callbacks=[CheckpointCallback(d)])
+    return d / "checkpoint.npz"
+
+
+def _arch(layers):
+    return lambda a, r: r["meta"]["model"].update(architecture=layers)
+
+
+CHECKPOINT_EDITS = {
+    "Dense(40000, 40000)": (
+        _arch(
+            [
+                {"type": "Dense", "n_in": 40000, "n_out": 40000},
+                {"type": "ReLU"},
+                {"type": "Dense", "n_in": 40000, "n_out": 2},
+            ]
+        ),
+        ["checkpoint.npz", "needs (40000, 40000)"],
+    ),
+    "20002 layers": (_arch([{"type": "ReLU"}] * 20002), ["20002 layers", "XPNET_MAX_LAYERS"]),
+    "epoch a string": (lambda a, r: r["meta"].update(epoch="three"), ["meta.epoch is the string 'three'"]),
+    "has_best a string": (lambda a, r: r["meta"].update(has_best="yes"), ["meta.has_best is the string 'yes'"]),
+    "model a list": (lambda a, r: r["meta"].update(model=[1]), ["meta.model is a list of 1 item"]),
+    "best weights missing": (lambda a, r: r["meta"].update(has_best=True), ["best_params tensors do not fit"]),
+}
+
+
+def test_crafted_checkpoints_are_one_line_for_resume(tmp_path):
+    cases, dirs = {}, {}
+    for n, (name, (edit, _)) in enumerate(CHECKPOINT_EDITS.items()):
+        d = tmp_path / str(n)
+        rewrite_model(_checkpoint(d), edit)
+        cases[name] = (["train", "--dataset", "xor", "--resume", d, *NUMPY], {})
+        dirs[name] = (d, tree(d))
+    out = run_cases(cases)
+    assert out["__bound__"] is True
+    for name, (_, words) in CHECKPOINT_EDITS.items():
+        assert_refused(out[name], *words)
+        assert tree(dirs[name][0]) == dirs[name][1], name
