@@ -254,3 +254,21 @@ def test_crafted_checkpoints_are_one_line_for_resume(tmp_path):
     for name, (_, words) in CHECKPOINT_EDITS.items():
         assert_refused(out[name], *words)
         assert tree(dirs[name][0]) == dirs[name][1], name
+
+
+def test_metadata_nesting_is_bounded_when_written_too(tmp_path):
+    """What loading refuses is refused when saving: a record nested too deeply is never written."""
+    from xpnet.errors import ConfigError
+    from xpnet.io import load_arrays, save_arrays
+
+    def nested(n):
+        value = 1
+        for _ in range(n):
+            value = [value]
+        return value
+
+    save_arrays(tmp_path / "ok.npz", {"x": np.ones(2)}, {"deep": nested(62)})  # meta 63 levels deep
+    assert load_arrays(tmp_path / "ok.npz")[1]["deep"] == nested(62)
+    with pytest.raises(ConfigError, match="meta: nests more than 63 levels deep"):
+        save_arrays(tmp_path / "deep.npz", {"x": np.ones(2)}, {"deep": nested(63)})
+    assert not (tmp_path / "deep.npz").exists()

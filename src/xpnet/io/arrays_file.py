@@ -77,6 +77,8 @@ def save_arrays(path: str | os.PathLike, arrays: dict[str, Any], meta: dict | No
         "sha256": digest(host),
         "meta": meta if meta is not None else {},
     }
+    if schema.depth(record) > schema.MAX_DEPTH:  # loading would refuse it: refuse to write it
+        raise ConfigError(f"meta: nests more than {schema.MAX_DEPTH - 1} levels deep")
     try:
         text = json.dumps(record, allow_nan=False)
     except (TypeError, ValueError) as exc:
