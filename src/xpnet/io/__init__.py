@@ -1,9 +1,7 @@
 """Everything that reads or writes files, on the host with NumPy: data sets (dataset.py,
 embedded.py, tabular.py for CSV/NPZ, idx.py for MNIST, loaders.py choosing among them), the
 one seeded row split (split.py), xpnet's safe file container (arrays_file.py, npyio.py) and what
-is stored in it: models (model_file.py), training checkpoints (checkpoint_file.py) and the run
-record of `xpnet train` (run_record.py). What every loader may read is bounded by limits.py, and
-every JSON record is checked against its schema (schema.py) before use."""
+is stored in it: models (model_file.py) and training checkpoints (checkpoint_file.py)."""
 
 from .arrays_file import load_arrays, save_arrays
 from .dataset import Dataset
