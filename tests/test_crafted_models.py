@@ -272,3 +272,20 @@ def test_metadata_nesting_is_bounded_when_written_too(tmp_path):
     with pytest.raises(ConfigError, match="meta: nests more than 63 levels deep"):
         save_arrays(tmp_path / "deep.npz", {"x": np.ones(2)}, {"deep": nested(63)})
     assert not (tmp_path / "deep.npz").exists()
+
+
+MODEL_LEVEL = [*RECORD_EDITS, *list(META_EDITS)[:6], *RAW]  # what load_model itself reads (not the run record)
+
+
+@pytest.mark.parametrize("name", MODEL_LEVEL)
+def test_load_model_raises_checkpoint_error(tmp_path, name):
+    d = make_run(tmp_path / "run")
+    if name in RECORD_EDITS:
+        rewrite_model(d / "model.npz", RECORD_EDITS[name][0], rehash=False)
+    elif name in META_EDITS:
+        rewrite_model(d / "model.npz", META_EDITS[name][0])
+    else:
+        _raw(d, name)
+    with pytest.raises(CheckpointError) as info:
+        load_model(d / "model.npz", backend="numpy")
+    assert "\n" not in str(info.value) and str(d / "model.npz") in str(info.value)

@@ -8,6 +8,8 @@ of train --resume. All cases run in one process under a 1 GiB address-space cap
 from __future__ import annotations
 
 import os
+import re
+import signal
 import socket
 
 import pytest
@@ -122,3 +124,35 @@ def test_the_loaders_accept_regular_files(results):
     assert out["control: predict"]["rc"] == 0, out["control: predict"]
     assert out["control: predict"]["stdout"].startswith("prediction,p_0,p_1")
     assert out["control: evaluate"]["rc"] == 0 and "4 samples" in out["control: evaluate"]["stdout"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_python_loaders_refuse_them_too(tmp_path, kind):
+    """load_model, load_arrays, load_dataset, load_features and the checkpoint reader, in process;
+    an alarm turns a blocking open into a failure instead of a hung test run."""
+    from xpnet.errors import CheckpointError, DataError
+    from xpnet.io import load_arrays, load_dataset, load_features, load_model
+    from xpnet.io.checkpoint_file import read_checkpoint
+
+    calls = {
+        "m.npz": (load_model, CheckpointError),
+        "a.npz": (load_arrays, CheckpointError),
+        "d.csv": (load_dataset, DataError),
+        "d.npz": (load_dataset, DataError),
+        "f.npy": (load_features, DataError),
+        "f.csv": (load_features, DataError),
+    }
+    (tmp_path / "ck").mkdir()
+    _special(tmp_path / "ck" / "checkpoint.npz", kind)
+    old = signal.signal(signal.SIGALRM, lambda *a: pytest.fail("a loader blocked on a special file"))
+    signal.alarm(20)
+    try:
+        for name, (load, error) in calls.items():
+            _special(tmp_path / name, kind)
+            with pytest.raises(error, match=re.escape(f"{name}: is {KINDS[kind]}, not a regular file")):
+                load(tmp_path / name)
+        with pytest.raises(CheckpointError, match="not a regular file"):
+            read_checkpoint(tmp_path / "ck")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
