@@ -197,11 +197,20 @@ class _Scaled(Layer):
         return x * params["s"], state, None
 
 
+class _DenseWithScale(Dense):
+    """A user's Dense that builds one more parameter, overriding build but not shapes."""
+
+    def build(self, n_in, *, rng, backend, dtype):
+        params, state, n_out = super().build(n_in, rng=rng, backend=backend, dtype=dtype)
+        return {**params, "scale": backend.asarray(np.ones(1), dtype)}, state, n_out
+
+
 def test_a_layer_without_shapes_is_checked_once_built(tmp_path):
-    model = Sequential([Dense(3, 4), _Scaled(), Dense(4, 2)], seed=0, backend="numpy")
+    model = Sequential([Dense(3, 4), _Scaled(), _DenseWithScale(4, 2)], seed=0, backend="numpy")
     save_model(tmp_path / "m.npz", model)
     loaded, _ = load_model(tmp_path / "m.npz", backend="numpy")
     np.testing.assert_array_equal(np.asarray(loaded.params["1.s"]), np.ones(4, np.float32))
+    assert set(loaded.params) == {"0.W", "0.b", "1.s", "2.W", "2.b", "2.scale"}
     rewrite_model(tmp_path / "m.npz", lambda a, r: a.update({"params/1.s": np.ones(5, np.float32)}))
     with pytest.raises(CheckpointError, match=r"'params/1.s' has shape \(5,\) dtype float32, the architecture needs"):
         load_model(tmp_path / "m.npz", backend="numpy")
