@@ -298,3 +298,15 @@ def test_load_model_raises_checkpoint_error(tmp_path, name):
     with pytest.raises(CheckpointError) as info:
         load_model(d / "model.npz", backend="numpy")
     assert "\n" not in str(info.value) and str(d / "model.npz") in str(info.value)
+
+
+@pytest.mark.parametrize("name", [n for n in META_EDITS if n != "no run record"])  # that one is a bare model
+def test_xpnet_load_refuses_them_too(tmp_path, name):
+    """xpnet.load (the predictor of a run) reads the same records: the same refusals, in one line."""
+    import xpnet
+
+    d = make_run(tmp_path / "run")
+    rewrite_model(d / "model.npz", META_EDITS[name][0])
+    with pytest.raises(CheckpointError) as info:
+        xpnet.load(d, backend="numpy")
+    assert "\n" not in str(info.value) and str(info.value).startswith(str(d / "model.npz"))

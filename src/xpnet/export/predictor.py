@@ -23,6 +23,7 @@ import numpy as np
 from ..backend import check_on, device_of, is_array, library_name, namespace_of, to_numpy
 from ..errors import CheckpointError, ConfigError, DataError, ShapeError
 from ..io import load_model
+from ..io.run_record import check_run_record
 from ..nn import Sequential, Standardizer, get_loss
 from ..nn.sequential import as_rows
 from ..nn.summary import summary_dict, summary_text
@@ -80,7 +81,7 @@ class Predictor:
         if not isinstance(run, dict) or not isinstance(run.get("standardize"), dict) or "loss" not in run:
             raise CheckpointError(f"{source}: the run record has no standardisation or loss")
         try:
-            return cls(
+            predictor = cls(
                 model,
                 loss=run["loss"],
                 standardizer=Standardizer.from_dict(run["standardize"]),
@@ -91,6 +92,8 @@ class Predictor:
             )
         except (ConfigError, ShapeError, KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{source}: the run record does not fit the model ({exc})") from None
+        check_run_record(source, run, model, required=("loss", "standardize"))  # each field's JSON type and value
+        return predictor
 
     # --- what it is ---------------------------------------------------------------------------
 

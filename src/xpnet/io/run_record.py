@@ -16,36 +16,45 @@ TASKS = ("classification", "regression")
 LABEL = (str, int, float, bool)  # a class name as JSON holds it
 
 
-def run_schema(n_in: int) -> schema.Fields:
+CLI_FIELDS = ("task", "loss", "classes", "standardize")  # what evaluate and predict read
+
+
+def run_schema(n_in: int, required: tuple[str, ...] = CLI_FIELDS) -> schema.Fields:
+    """The schema of a run record for a model of n_in inputs; the fields in `required` must be
+    there, the others are checked when present."""
+    fields = {
+        "task": schema.OneOf(*TASKS),
+        "loss": schema.OneOf(*LOSSES),
+        "classes": (schema.ListOf(LABEL, min_len=2), None),
+        "standardize": schema.Fields(
+            {
+                "mean": schema.ListOf(schema.Number(), length=n_in),
+                "std": schema.ListOf(schema.Number(above=0), length=n_in),
+            }
+        ),
+        "target_name": (str, None),
+        "feature_names": schema.ListOf(str),
+        "training": dict,
+        "backend": str,
+        "epochs_run": schema.Number(at_least=0, integer=True),
+    }
     return schema.Fields(
-        {
-            "task": schema.OneOf(*TASKS),
-            "loss": schema.OneOf(*LOSSES),
-            "classes": (schema.ListOf(LABEL, min_len=2), None),
-            "standardize": schema.Fields(
-                {
-                    "mean": schema.ListOf(schema.Number(), length=n_in),
-                    "std": schema.ListOf(schema.Number(above=0), length=n_in),
-                }
-            ),
-        },
-        {
-            "target_name": (str, None),
-            "feature_names": schema.ListOf(str),
-            "training": dict,
-            "backend": str,
-            "epochs_run": schema.Number(at_least=0, integer=True),
-        },
+        {k: v for k, v in fields.items() if k in required}, {k: v for k, v in fields.items() if k not in required}
     )
 
 
-def check_run_record(path: Path | str, run: Any, model: Any) -> dict:
+def check_run_record(path: Path | str, run: Any, model: Any, *, required: tuple[str, ...] = CLI_FIELDS) -> dict:
     """`run` when it is a training record that fits `model` (its n_in inputs and n_out outputs);
-    otherwise a one-line CheckpointError naming `path` and the field."""
-    schema.check(run, run_schema(model.n_in), path, "run")
-    task, loss = run["task"], LOSSES[run["loss"]]
+    otherwise a one-line CheckpointError naming `path` and the field. `required`: the fields
+    that must be there (evaluate and predict read all of CLI_FIELDS; a task missing is the
+    loss's, classes missing are checked by the reader)."""
+    schema.check(run, run_schema(model.n_in, required), path, "run")
+    loss = LOSSES[run["loss"]]
+    task = run.get("task", loss.task)
     if loss.task != task:
         raise CheckpointError(f"{path}: run.loss {run['loss']!r} is a {loss.task} loss, but run.task is {task!r}")
+    if "classes" not in run:
+        return run
     classes = run["classes"]
     if task == "regression":
         if classes is not None:
