@@ -27,7 +27,10 @@ def to_numpy(x: Any) -> np.ndarray:
     if lib == "cupy":  # pragma: needs a GPU
         return x.get()
     if lib == "torch":
-        return x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if x.dtype == getattr(type(x), "bfloat16", None) or str(x.dtype) == "torch.bfloat16":
+            x = x.float()  # NumPy has no bfloat16; float32 holds every bfloat16 value exactly
+        return x.numpy()
     try:
         return np.from_dlpack(x)
     except Exception:  # a library without DLPack export on this version: the buffer protocol

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import BackendError, BackendMismatchError, ConfigError
+from .gpu import device_index, is_cuda_device, no_gpu_message, torch_cuda_status
 from .host import library_name, to_numpy
 from .namespace import compat_namespace, device_of, namespace_of
 
@@ -151,14 +152,20 @@ def _resolve_name(name: str | None, device: str | None) -> str:
         name = "array_api_strict"
     if name not in BACKEND_NAMES:
         raise BackendError(f"unknown backend {name!r}; expected one of: {', '.join(BACKEND_NAMES)}")
-    if device is not None and device not in ("cpu", "gpu") and name == "auto":
-        raise ConfigError(f"device: expected 'cpu' or 'gpu', got {device!r}")
+    if device is not None and device != "cpu" and not is_cuda_device(device) and name == "auto":
+        raise ConfigError(f"device: expected cpu, gpu or cuda:N, got {device!r}")
     if name == "auto":
         if device == "cpu":
             return "numpy"
-        if device == "gpu":
+        n, reason = cuda_device_count()
+        if device is None:
+            return "cupy" if n > 0 else "numpy"
+        # a GPU asked for: CuPy where it sees one, else torch's CUDA, else say what was looked for
+        if n > 0:
             return "cupy"
-        return "cupy" if cuda_device_count()[0] > 0 else "numpy"
+        if torch_cuda_status()[0] > 0:
+            return "torch"
+        raise BackendError(no_gpu_message(reason, device))
     return name
 
 
@@ -191,13 +198,16 @@ def get_backend(name: str | Backend | None = None, *, device: Any = None) -> Bac
     if resolved == "torch":
         torch = _import("torch")
         xp = compat_namespace("torch")
-        if device == "gpu":
-            if not torch.cuda.is_available():
-                raise BackendError(
-                    "torch was asked for the GPU but torch.cuda.is_available() is False "
-                    "(a CPU-only build, or no CUDA device)"
-                )
-            device = "cuda"
+        if is_cuda_device(device):
+            # checked here: torch.device("cuda:0") is created without a driver, and the first
+            # tensor on it then fails deep inside torch
+            n, reason = torch_cuda_status()
+            index = device_index(device)
+            if n == 0:
+                raise BackendError(f"--device {device}: torch cannot use a GPU here: {reason} (--device cpu runs here)")
+            if index >= n:
+                raise BackendError(f"--device {device}: torch sees {n} CUDA device(s), cuda:0 to cuda:{n - 1}")
+            device = f"cuda:{index}"
         return Backend("torch", xp, torch.device(device or "cpu"))
     if resolved == "cupy":
         n, reason = cuda_device_count()
@@ -208,7 +218,11 @@ def get_backend(name: str | Backend | None = None, *, device: Any = None) -> Bac
         import cupy  # pragma: needs a GPU
 
         xp = compat_namespace("cupy")  # pragma: needs a GPU
-        dev_id = 0 if device in (None, "gpu") else int(str(device).split(":")[-1])  # pragma: needs a GPU
+        dev_id = device_index(device)  # pragma: needs a GPU
+        if dev_id >= n:  # pragma: needs a GPU
+            raise BackendError(  # pragma: needs a GPU
+                f"--device {device}: CuPy sees {n} CUDA device(s), cuda:0 to cuda:{n - 1}"
+            )
         return Backend("cupy", xp, cupy.cuda.Device(dev_id))  # pragma: needs a GPU
     if resolved == "jax":
         jnp = _import("jax")
