@@ -106,13 +106,22 @@ def test_list_backends_reports_every_backend():
 
 def test_backends_command_runs():
     out = run_cli("backends", check=True)
-    rows = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines()}
+    lines = out.stdout.splitlines()
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:-1]}
     assert set(rows) == {"numpy", "array_api_strict", "torch", "cupy", "jax"}
-    assert rows["numpy"][:2] == ["usable", "device=cpu"]  # "unusable" would not pass: whole words
+    assert rows["numpy"][0] == "usable" and rows["numpy"][2] == "cpu"  # "unusable" would not pass: whole words
+    assert rows["numpy"][1] == np.__version__
+    # aligned: every column starts where its header does
+    for header in ("status", "version", "device / why not"):
+        col = lines[0].index(header)
+        assert all(line[col - 2 : col] == "  " and line[col] != " " for line in lines[1:-1]), header
+    assert lines[-1].startswith("auto picks: numpy") or lines[-1].startswith("auto picks: cupy")
+    if rows["torch"][0] == "usable":  # the CPU threads it runs with, and how to change them
+        assert "thread" in " ".join(rows["torch"]) and "XPNET_NUM_THREADS=N" in " ".join(rows["torch"])
     for name, words in rows.items():
         assert words[0] in ("usable", "unusable"), name
         if words[0] == "unusable":
-            assert len(words) > 1 and words[1].startswith("("), name  # the reason follows
+            assert len(words) > 3, name  # the version (or -), then the reason
 
 
 def test_mixed_libraries_are_named():

@@ -115,6 +115,21 @@ class BackendStatus(NamedTuple):
     usable: bool
     device: str
     reason: str
+    version: str = ""  # the library's version where it imports, else ""
+
+
+def library_version(name: str) -> str:
+    """The installed version of a backend's library ("" where it does not import)."""
+    try:
+        module = importlib.import_module(_MODULE[name].split(".")[0])
+    except Exception:  # not installed, or broken: the listing says why elsewhere
+        return ""
+    return str(getattr(module, "__version__", ""))
+
+
+def auto_backend_name() -> str:
+    """The backend "auto" picks here (XPNET_BACKEND aside): CuPy with a usable device, else NumPy."""
+    return _resolve_name("auto", None)
 
 
 def _import(name: str) -> Any:
@@ -242,11 +257,11 @@ def list_backends() -> list[BackendStatus]:
     for name in backend_names():
         try:
             b = get_backend(name)
-            out.append(BackendStatus(name, True, str(b.device), ""))
+            out.append(BackendStatus(name, True, str(b.device), "", library_version(name)))
         except BackendError as exc:
-            out.append(BackendStatus(name, False, "-", str(exc)))
+            out.append(BackendStatus(name, False, "-", str(exc), library_version(name)))
         except Exception as exc:  # a broken install must not break the listing
-            out.append(BackendStatus(name, False, "-", f"{type(exc).__name__}: {exc}"))
+            out.append(BackendStatus(name, False, "-", f"{type(exc).__name__}: {exc}", library_version(name)))
     return out
 
 

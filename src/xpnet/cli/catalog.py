@@ -1,29 +1,71 @@
-"""`xpnet backends` and `xpnet example NAME`: what this machine offers, and the seed programs."""
+"""`xpnet backends`, `xpnet datasets` and `xpnet example NAME`: what this machine offers, the
+embedded data sets, and the seed programs."""
 
 from __future__ import annotations
 
 import json
+import os
 
-from ..backend import get_backend, list_backends
+from ..backend import ENV_VAR, auto_backend_name, get_backend, list_backends
+from ..backend.threads import limit_cpu_threads
+from ..io import EMBEDDED_NAMES, load_dataset
 from ..trask import get_program
+from .device import cli_backend
 
 
 def cmd_backends(args) -> int:
     rows = list_backends()
+    auto = auto_backend_name()
+    threads = limit_cpu_threads(get_backend("torch")) if any(r.name == "torch" and r.usable for r in rows) else None
     if args.json:
-        print(json.dumps([r._asdict() for r in rows]))
+        print(json.dumps({"backends": [r._asdict() for r in rows], "auto": auto, "torch_cpu_threads": threads}))
         return 0
-    width = max(len(r.name) for r in rows)
+    table = [("backend", "status", "version", "device / why not")]
     for r in rows:
-        state = "usable" if r.usable else "unusable"
-        extra = f"  device={r.device}" if r.usable else f"  ({r.reason})"
-        print(f"{r.name:<{width}}  {state}{extra}")
+        where = r.device if r.usable else r.reason
+        if r.name == "torch" and threads:
+            where += f", {threads}"
+        table.append((r.name, "usable" if r.usable else "unusable", r.version or "-", where))
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        print("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False)) + "  " + row[3])
+    env = os.environ.get(ENV_VAR)
+    chosen = f"; {ENV_VAR}={env} is the default here" if env else ""
+    print(f"auto picks: {auto} (CuPy when a CUDA device is usable, else NumPy){chosen}")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    """The embedded data sets `--dataset NAME` takes: shape, task, classes and source."""
+    rows = []
+    for name in EMBEDDED_NAMES:
+        ds = load_dataset(name)
+        rows.append(
+            {
+                "name": name,
+                "samples": len(ds),
+                "features": ds.n_features,
+                "task": ds.task,
+                "classes": ds.n_classes,
+                "source": ds.source,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    table = [("name", "shape", "task", "source")]
+    for r in rows:
+        task = f"{r['task']}, {r['classes']} classes" if r["classes"] else r["task"]
+        table.append((r["name"], f"{r['samples']} x {r['features']}", task, r["source"]))
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        print("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False)) + "  " + row[3])
     return 0
 
 
 def cmd_example(args) -> int:
     program = get_program(args.name)
-    backend = get_backend(args.backend, device=args.device)
+    backend = cli_backend(args)
     kwargs = {}
     if args.name == "cross-entropy":
         kwargs["plot"] = args.plot

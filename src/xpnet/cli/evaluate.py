@@ -6,16 +6,17 @@ import json
 
 import numpy as np
 
-from ..backend import get_backend, to_float, to_numpy
+from ..backend import to_float, to_numpy
 from ..errors import DataError
 from ..io import load_dataset
 from ..nn import Standardizer, get_loss
+from .device import cli_backend
 from .report import confusion_matrix, format_confusion, format_metrics
 from .rundir import check_width, labels_for_model, load_run
 
 
 def cmd_evaluate(args) -> int:
-    model, run = load_run(args.dir, get_backend(args.backend, device=args.device))
+    model, run = load_run(args.dir, cli_backend(args))
     target = args.target
     if target is None and str(args.dataset).lower().endswith(".csv"):
         target = run.get("target_name")  # a CSV like the training one: the same column by default

@@ -29,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=catalog.cmd_backends)
 
+    p = sub.add_parser("datasets", help="list the embedded data sets: shape, task and source")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=catalog.cmd_datasets)
+
     p = sub.add_parser("example", help="run one of the seed programs")
     p.add_argument("name", help="single-neuron, two-layer, three-layer or cross-entropy")
     _add_backend_args(p)

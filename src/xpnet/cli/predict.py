@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backend import get_backend
 from ..errors import ConfigError
 from ..export.predictor import MODEL_FILE, Predictor
 from ..io import load_features
 from ..io.npyio import atomic_write  # temp file, fsync, rename: a failed write leaves no file
+from .device import cli_backend
 from .rundir import check_width, csv_text, load_run, prediction_table
 
 
@@ -20,7 +20,7 @@ def cmd_predict(args) -> int:
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".csv", ".npz"):
         raise ConfigError(f"--output {output}: expected a file name ending in .csv or .npz")
-    model, run = load_run(args.dir, get_backend(args.backend, device=args.device))
+    model, run = load_run(args.dir, cli_backend(args))
     X = load_features(args.input)
     check_width(X, model.n_in, args.input)
     predictor = Predictor.from_run(model, run, source=Path(args.dir) / MODEL_FILE)  # what xpnet.load gives

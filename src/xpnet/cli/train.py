@@ -8,7 +8,6 @@ import time
 import warnings
 from pathlib import Path
 
-from ..backend import get_backend
 from ..checks import check_fraction
 from ..errors import DivergenceError
 from ..io import load_dataset, save_model, train_test_split
@@ -17,6 +16,7 @@ from ..nn import Standardizer, get_loss, mlp
 from ..nn.summary import architecture_line, parameter_count
 from ..optim import optimizer_from_options
 from ..training import Callback, fit
+from .device import cli_backend
 from .options import choose_loss, parse_layers
 from .report import ProgressReporter, final_metrics, plot_curves, progress_mode, summary_line, write_history
 from .rundir import (
@@ -36,7 +36,7 @@ def cmd_train(args) -> int:
     out = Path(args.resume or args.out or f"runs/{Path(args.dataset).stem}")
     check_out_dir(out, args.overwrite or args.resume is not None)
     checkpoints = cli_checkpoints(args, out)  # --checkpoint-every / --resume: rundir.py
-    backend = get_backend(args.backend, device=args.device)
+    backend = cli_backend(args)
     hidden = parse_layers(args.layers)
     ds = load_dataset(args.dataset, target=args.target)
     check_trainable(ds, args.dataset)  # a classifier needs two classes
