@@ -13,6 +13,13 @@ from ..trask import get_program
 from .device import cli_backend
 
 
+def _print_table(table: list[tuple[str, ...]]) -> None:
+    """Rows in aligned columns, two spaces apart; the last column is left ragged."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        print("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+
+
 def cmd_backends(args) -> int:
     rows = list_backends()
     auto = auto_backend_name()
@@ -26,9 +33,7 @@ def cmd_backends(args) -> int:
         if r.name == "torch" and threads:
             where += f", {threads}"
         table.append((r.name, "usable" if r.usable else "unusable", r.version or "-", where))
-    widths = [max(len(row[i]) for row in table) for i in range(3)]
-    for row in table:
-        print("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False)) + "  " + row[3])
+    _print_table(table)
     env = os.environ.get(ENV_VAR)
     chosen = f"; {ENV_VAR}={env} is the default here" if env else ""
     print(f"auto picks: {auto} (CuPy when a CUDA device is usable, else NumPy){chosen}")
@@ -57,9 +62,7 @@ def cmd_datasets(args) -> int:
     for r in rows:
         task = f"{r['task']}, {r['classes']} classes" if r["classes"] else r["task"]
         table.append((r["name"], f"{r['samples']} x {r['features']}", task, r["source"]))
-    widths = [max(len(row[i]) for row in table) for i in range(3)]
-    for row in table:
-        print("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False)) + "  " + row[3])
+    _print_table(table)
     return 0
 
 
