@@ -82,44 +82,100 @@ def final_metrics(history, restored: bool = False) -> dict[str, float]:
     return {k: float(v[i]) for k, v in h.items() if v}
 
 
-def summary_line(epochs_run: int, seconds: float, metrics: dict[str, float], out_dir: str) -> str:
-    return f"trained {epochs_run} epochs in {seconds:.1f} s: {format_metrics(metrics)}; wrote {out_dir}"
+def summary_line(epochs_run: int, seconds: float, metrics: dict[str, float], out_dir: str, note: str = "") -> str:
+    note = f" ({note})" if note else ""
+    return f"trained {epochs_run} epochs in {seconds:.1f} s{note}: {format_metrics(metrics)}; wrote {out_dir}"
+
+
+# Epochs are counted from 1 in everything the command line shows or writes (progress, summary,
+# history.json, history.csv, --json), as Keras and the progress display count them; the
+# library's History keeps 0-based indices (Python's, and what a checkpoint stores).
+
+
+def epoch_numbers(history, restored: bool) -> dict[str, int | None]:
+    """The last epoch run, the best one and the one whose weights the model keeps, from 1."""
+    last = history.epoch[-1] + 1 if history.epoch else None
+    best = None if history.best_epoch is None else history.best_epoch + 1
+    return {
+        "last_epoch": last,
+        "best_epoch": best,
+        "stopped_epoch": last if history.stopped_early else None,
+        "restored_epoch": best if restored else last,
+    }
+
+
+def stopping_note(history, restored: bool) -> str:
+    """ "stopped at epoch 78, best epoch 72, weights of epoch 72 restored" for a run that early
+    stopping ended; "best epoch 72, weights of epoch 72 restored" for one that ran its epochs with
+    --patience; "" without --patience."""
+    n = epoch_numbers(history, restored)
+    if not restored or n["best_epoch"] is None:
+        return ""
+    kept = f"best epoch {n['best_epoch']}, weights of epoch {n['best_epoch']} restored"
+    return f"stopped at epoch {n['stopped_epoch']}, {kept}" if n["stopped_epoch"] else kept
+
+
+def history_record(history) -> dict:
+    """history.json: every metric per epoch, with the epoch numbers counted from 1."""
+    record = history.as_dict()
+    record["epoch"] = [e + 1 for e in history.epoch]
+    record["best_epoch"] = None if history.best_epoch is None else history.best_epoch + 1
+    return record
 
 
 def write_history(directory: Path, history) -> tuple[Path, Path]:
-    """history.json (History.as_dict()) and history.csv (one row per epoch)."""
+    """history.json (`history_record`) and history.csv (one row per epoch, numbered from 1)."""
     jpath, cpath = directory / "history.json", directory / "history.csv"
-    jpath.write_text(json.dumps(history.as_dict(), indent=1) + "\n")
+    jpath.write_text(json.dumps(history_record(history), indent=1) + "\n")
     h = history.history
     keys = _display_order(h)
     with cpath.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["epoch", *keys])
         for i in range(len(h[keys[0]]) if keys else 0):
-            w.writerow([i + 1, *(repr(float(h[k][i])) for k in keys)])
+            w.writerow([history.epoch[i] + 1, *(repr(float(h[k][i])) for k in keys)])
     return jpath, cpath
 
 
-def plot_curves(history, path: Path, title: str = "") -> bool:
-    """curves.png: loss and accuracy per epoch, train and validation. False without matplotlib."""
+MATPLOTLIB_MISSING = "matplotlib is not installed"
+
+
+def plot_curves(history, path: Path, title: str = "") -> str | None:
+    """curves.png: loss and accuracy per epoch, train and validation, the best epoch marked.
+    None when written, else why not (MATPLOTLIB_MISSING, or no epoch to draw)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from matplotlib.ticker import MaxNLocator
     except ImportError:
-        return False
+        return MATPLOTLIB_MISSING
+    fig = draw_curves(history, title)
+    if fig is None:  # no epoch finished (a run that diverged in its first): nothing to draw
+        return "no epoch finished"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return None
+
+
+def draw_curves(history, title: str = ""):
+    """The figure of `plot_curves` (matplotlib imported), or None when there is nothing to draw."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
     h = history.history
     panels = [m for m in ("loss", "accuracy") if m in h]
-    if not panels:  # no epoch finished (a run that diverged in its first): nothing to draw
-        return False
+    if not panels:
+        return None
+    epochs = np.asarray(history.epoch) + 1
+    best = None if history.best_epoch is None else history.best_epoch + 1
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], panels, strict=True):
-        epochs = np.arange(1, len(h[metric]) + 1)
         ax.plot(epochs, h[metric], label="train")
         if f"val_{metric}" in h:
             ax.plot(epochs, h[f"val_{metric}"], label="validation")
+        if best is not None:  # the epoch early stopping monitors (val_loss, else loss) did best
+            ax.axvline(best, color="0.5", linestyle="--", linewidth=1, label=f"best epoch {best}")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(metric)
@@ -128,9 +184,7 @@ def plot_curves(history, path: Path, title: str = "") -> bool:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return fig
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:

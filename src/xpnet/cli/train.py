@@ -18,7 +18,17 @@ from ..optim import optimizer_from_options
 from ..training import Callback, fit
 from .device import cli_backend
 from .options import choose_loss, parse_layers
-from .report import ProgressReporter, final_metrics, plot_curves, progress_mode, summary_line, write_history
+from .report import (
+    MATPLOTLIB_MISSING,
+    ProgressReporter,
+    epoch_numbers,
+    final_metrics,
+    plot_curves,
+    progress_mode,
+    stopping_note,
+    summary_line,
+    write_history,
+)
 from .rundir import (
     MODEL_FILE,
     RUN_KEY,
@@ -111,7 +121,7 @@ def cmd_train(args) -> int:
         copy_checkpoint(out, tmp)
         save_model(tmp / MODEL_FILE, model, metadata={RUN_KEY: run})
         write_history(tmp, history)
-        plotted = plot_curves(history, tmp / "curves.png", title=f"xpnet train --dataset {args.dataset}")
+        skipped = plot_curves(history, tmp / "curves.png", title=f"xpnet train --dataset {args.dataset}")
     if diverged is not None:
         raise DivergenceError(
             f"{diverged}; the last finite model is saved in {out}",
@@ -121,9 +131,12 @@ def cmd_train(args) -> int:
             history=diverged.history,
         )
     files = {"model": out / MODEL_FILE, "history_json": out / "history.json", "history_csv": out / "history.csv"}
-    if plotted:
+    if skipped is None:
         files["curves"] = out / "curves.png"
-    metrics = final_metrics(history, restored=args.patience is not None)
+    elif skipped == MATPLOTLIB_MISSING:
+        print(f"xpnet: curves.png skipped: {skipped} (pip install 'xpnet[plot]' to get it)", file=sys.stderr)
+    restored = args.patience is not None
+    metrics = final_metrics(history, restored=restored)
     if args.json:
         print(
             json.dumps(
@@ -132,7 +145,7 @@ def cmd_train(args) -> int:
                     "model": architecture_line(model),
                     "parameters": parameter_count(model),
                     "epochs_run": len(history.epoch),
-                    "best_epoch": history.best_epoch,
+                    **epoch_numbers(history, restored),  # counted from 1, as history.json
                     "stopped_early": bool(history.stopped_early),
                     "seconds": seconds,
                     "backend": backend.name,
@@ -143,7 +156,7 @@ def cmd_train(args) -> int:
             )
         )
     else:
-        print(summary_line(len(history.epoch), seconds, metrics, str(out)))
+        print(summary_line(len(history.epoch), seconds, metrics, str(out), stopping_note(history, restored)))
     return 0
 
 
