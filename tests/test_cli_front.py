@@ -87,3 +87,57 @@ def test_missing_matplotlib_says_curves_were_skipped_in_one_line(tmp_path):
     skipped = "xpnet: curves.png skipped: matplotlib is not installed (pip install 'xpnet[plot]' to get it)"
     assert r.stderr.strip() == skipped
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["history.csv", "history.json", "model.npz"]
+
+
+# --- learning rate: the schedules, and the rate recorded ------------------------------------------
+
+
+def test_each_lr_schedule_is_the_librarys():
+    from xpnet.cli.schedule import lr_schedule, run_steps
+    from xpnet.optim import schedules
+
+    total = run_steps(1438, 32, 10)
+    assert total == 45 * 10  # 1438 rows in batches of 32: 45 steps an epoch
+    assert lr_schedule("constant", 0.1, total) == 0.1
+    cos, ref = lr_schedule("cosine", 0.1, total), schedules.cosine_decay(0.1, total)
+    assert [cos(s) for s in (0, 100, 449, 450)] == [ref(s) for s in (0, 100, 449, 450)]
+    step = lr_schedule("step", 0.1, total)
+    assert step(0) == 0.1 and step(149) == 0.1 and step(150) == pytest.approx(0.01) and step(449) == pytest.approx(1e-3)
+    exp = lr_schedule("exponential", 0.1, total)
+    assert exp(0) == 0.1 and exp(total) == pytest.approx(1e-3)
+    warm = lr_schedule("warmup-cosine", 0.1, total)
+    n_warm = round(total * 0.05)
+    ramp = [warm(s) for s in range(n_warm + 1)]
+    assert ramp == sorted(ramp) and ramp[0] == pytest.approx(0.1 / n_warm) and ramp[-1] == 0.1
+    assert warm(total - 1) < 1e-3
+    with pytest.raises(Exception, match="--lr-schedule: expected one of constant, cosine, step"):
+        lr_schedule("cosin", 0.1, total)
+
+
+def _training_record(run_dir):
+    from xpnet.io import load_model
+
+    _, meta = load_model(run_dir / "model.npz")
+    return meta["xpnet_run"]["training"]
+
+
+def test_the_learning_rate_used_and_its_schedule_are_recorded(tmp_path):
+    common = ("train", "--dataset", "iris", "--epochs", "3", "--quiet", "--json")
+    runs = {
+        "adam-default": [],
+        "cosine": ["--lr", "0.01", "--lr-schedule", "cosine"],
+        "constant": ["--lr", "0.01"],
+    }
+    results = {}
+    for name, extra in runs.items():
+        r = run_cli(*common, *extra, "--out", tmp_path / name)
+        assert r.returncode == 0, r.stderr
+        results[name] = json.loads(r.stdout)["metrics"]["loss"]
+    assert _training_record(tmp_path / "adam-default")["lr"] == 0.001  # adam's default, not None
+    cosine = _training_record(tmp_path / "cosine")
+    assert cosine["lr"] == 0.01 and cosine["lr_schedule"] == "cosine"
+    assert cosine["lr_schedule_detail"] == "cosine_decay(0.01, 12, min_lr=0.0)"  # 120 rows / 32: 4 steps x 3
+    assert results["cosine"] != results["constant"]  # the schedule is the one training used
+    r = run_cli(*common, "--lr-schedule", "cosin", "--out", tmp_path / "bad")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--lr-schedule" in r.stderr
+    assert not (tmp_path / "bad").exists()

@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--optimizer", default="adam", help="sgd, momentum, nesterov, rmsprop, adam, adamw (default adam)")
     p.add_argument("--lr", type=float, help="learning rate (default: the optimizer's)")
+    p.add_argument(
+        "--lr-schedule",
+        default="constant",
+        help="constant (default), cosine (to 0 over the run), step (/10 after each third), exponential "
+        "(to 1%% of --lr), warmup-cosine (linear warm-up over 5%% of the steps, then cosine)",
+    )
     p.add_argument("--momentum", type=float, help="sgd/momentum/nesterov/rmsprop momentum")
     p.add_argument("--batch-size", type=int, default=32, help="samples per step (default 32)")
     p.add_argument("--epochs", type=int, default=20, help="passes over the training data (default 20)")

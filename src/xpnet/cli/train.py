@@ -39,6 +39,7 @@ from .rundir import (
     staged_dir,
     targets_for_loss,
 )
+from .schedule import base_lr, lr_schedule, run_steps
 
 
 def cmd_train(args) -> int:
@@ -72,8 +73,12 @@ def cmd_train(args) -> int:
         backend=backend,
         dtype=args.dtype,
     )
+    lr = base_lr(args.optimizer, args.lr)  # the rate actually used, recorded in the model file
+    rate = (
+        lr if lr is None else lr_schedule(args.lr_schedule, lr, run_steps(len(train_ds), args.batch_size, args.epochs))
+    )
     optimizer = optimizer_from_options(
-        args.optimizer, lr=args.lr, momentum=args.momentum, l2_rate=args.l2, clip_norm=args.clip_norm
+        args.optimizer, lr=rate, momentum=args.momentum, l2_rate=args.l2, clip_norm=args.clip_norm
     )
     validation = None if val_ds is None else (scaler(val_ds.X), targets_for_loss(val_ds, loss_name))
 
@@ -106,6 +111,7 @@ def cmd_train(args) -> int:
     seconds = time.perf_counter() - start
 
     config = {k: v for k, v in vars(args).items() if k not in ("func", "command", "json", "quiet", "overwrite")}
+    config.update(lr=lr, lr_schedule_detail=repr(rate))  # the rate (or schedule) the run used
     run = {
         "task": ds.task,
         "loss": loss_name,
