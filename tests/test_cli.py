@@ -34,7 +34,7 @@ def test_train_evaluate_predict_round_trip(backend, tmp_path):
     csv_rows = (out / "history.csv").read_text().splitlines()
     assert csv_rows[0] == "epoch,loss,accuracy,val_loss,val_accuracy" and len(csv_rows) == 9
 
-    r = run_cli("evaluate", out, "--dataset", "digits", *backend_args(backend), "--json")
+    r = run_cli("evaluate", out, "--dataset", "digits", "--split", "all", *backend_args(backend), "--json")
     assert r.returncode == 0, r.stderr
     ev = json.loads(r.stdout)
     assert ev["accuracy"] >= 0.9 and ev["samples"] == 1797 and ev["loss"] < 0.5

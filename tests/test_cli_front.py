@@ -141,3 +141,84 @@ def test_the_learning_rate_used_and_its_schedule_are_recorded(tmp_path):
     r = run_cli(*common, "--lr-schedule", "cosin", "--out", tmp_path / "bad")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--lr-schedule" in r.stderr
     assert not (tmp_path / "bad").exists()
+
+
+# --- regression scores; evaluation on the held-out rows --------------------------------------------
+
+
+def _regression_csv(tmp_path, n=200):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 3))
+    t = X @ np.array([1.5, -2.0, 0.5]) + 3.0 + rng.normal(scale=0.3, size=n)
+    rows = "\n".join(",".join(f"{v:.6f}" for v in (*x, ty)) for x, ty in zip(X, t, strict=True))
+    (tmp_path / "reg.csv").write_text("a,b,c,price\n" + rows + "\n")
+    return tmp_path / "reg.csv", X, t
+
+
+def test_regression_reports_rmse_mae_and_r2(tmp_path):
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    data, X, t = _regression_csv(tmp_path)
+    out = tmp_path / "reg"
+    r = run_cli(
+        "train", "--dataset", data, "--target", "price", "--layers", "16", "--epochs", "40", "--lr", "0.01",
+        "--dtype", "float64", "--out", out, "--json", "--quiet",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)["metrics"]
+    assert {"rmse", "mae", "r2", "val_rmse", "val_mae", "val_r2"} <= set(m)
+    assert m["val_rmse"] ** 2 == pytest.approx(m["val_loss"], rel=1e-9)  # mse: the mean squared error
+    assert 0.9 < m["r2"] <= 1 and m["mae"] <= m["rmse"]
+    line = run_cli("evaluate", out, "--dataset", data, "--split", "all").stdout
+    assert "rmse " in line and "mae " in line and "r2 " in line
+    ev = json.loads(run_cli("evaluate", out, "--dataset", data, "--split", "all", "--json").stdout)
+    # the training CSV, target column included: the target is dropped by name, said in one line
+    r = run_cli("predict", out, "--input", data, "--output", tmp_path / "p.npz")
+    assert r.returncode == 0 and r.stderr == f"xpnet: {data}: dropped column 'price', the training target\n"
+    with np.load(tmp_path / "p.npz") as f:
+        pred = f["prediction"][:, 0]
+    np.save(tmp_path / "x.npy", np.loadtxt(data, delimiter=",", skiprows=1)[:, :3])  # the CSV's values
+    assert run_cli("predict", out, "--input", tmp_path / "x.npy", "--output", tmp_path / "q.npz").returncode == 0
+    with np.load(tmp_path / "q.npz") as f:
+        np.testing.assert_array_equal(f["prediction"][:, 0], pred)  # the same rows as features alone
+    assert ev["rmse"] == pytest.approx(np.sqrt(mean_squared_error(t, pred)), rel=1e-6)
+    assert ev["mae"] == pytest.approx(mean_absolute_error(t, pred), rel=1e-6)
+    assert ev["r2"] == pytest.approx(r2_score(t, pred), rel=1e-6)
+    # the default on the training data: the held-out rows, the same scores as training's validation
+    ev = json.loads(run_cli("evaluate", out, "--dataset", data, "--json").stdout)
+    assert ev["split"] == "val" and ev["samples"] == 40
+    assert ev["rmse"] == pytest.approx(m["val_rmse"], rel=1e-9) and ev["r2"] == pytest.approx(m["val_r2"], rel=1e-9)
+
+
+def test_evaluate_scores_the_held_out_rows_by_default(tmp_path):
+    out = tmp_path / "iris"
+    r = run_cli("train", "--dataset", "iris", "--epochs", "5", "--quiet", "--json", "--out", out)
+    trained = json.loads(r.stdout)["metrics"]
+    runs = {s: run_cli("evaluate", out, "--dataset", "iris", "--json", *(["--split", s] if s else [])) for s in
+            ("", "val", "train", "all")}  # fmt: skip
+    ev = {s: json.loads(r.stdout) for s, r in runs.items()}
+    assert ev[""] == ev["val"] and ev["val"]["split"] == "val"
+    assert ev["val"]["samples"] == 30 and ev["train"]["samples"] == 120 and ev["all"]["samples"] == 150
+    assert ev["val"]["loss"] == pytest.approx(trained["val_loss"], rel=1e-5)  # the rows training validated on
+    assert ev["val"]["accuracy"] == pytest.approx(trained["val_accuracy"])
+    # the scores of the two parts make up the whole
+    assert 30 * ev["val"]["accuracy"] + 120 * ev["train"]["accuracy"] == pytest.approx(150 * ev["all"]["accuracy"])
+    text = run_cli("evaluate", out, "--dataset", "iris").stdout.splitlines()[0]
+    assert text.startswith("iris, the 30 validation rows held out in training: loss ")
+    # another data set (wine has 13 features, so a CSV of iris' first rows): all rows, said so
+    from xpnet.io import load_dataset
+
+    ds = load_dataset("iris")
+    (tmp_path / "part.csv").write_text(
+        "a,b,c,d,target\n"
+        + "\n".join(",".join(map(str, (*x, ds.label_names[y]))) for x, y in zip(ds.X[:20], ds.y[:20]))
+    )
+    r = run_cli("evaluate", out, "--dataset", tmp_path / "part.csv", "--target", "target")
+    assert r.returncode == 0, r.stderr
+    assert "all 20 rows (not the data set the run held rows out of)" in r.stdout
+    r = run_cli("predict", out, "--input", tmp_path / "part.csv", "--json")  # a text target column too
+    assert r.returncode == 0 and "dropped column 'target', the training target" in r.stderr, r.stderr
+    assert json.loads(r.stdout)["rows"] == 20
+    r = run_cli("evaluate", out, "--dataset", tmp_path / "part.csv", "--target", "target", "--split", "val")
+    assert r.returncode == 2 and "--split val: the run held out rows of another data set" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

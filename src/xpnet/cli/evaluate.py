@@ -1,4 +1,5 @@
-"""`xpnet evaluate RUN --dataset D`: the loss and metrics of a trained model on a data set."""
+"""`xpnet evaluate RUN --dataset D`: the loss and metrics of a trained model on a data set: by
+default on the rows training held out, when it is the data set the run was trained on (heldout.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from ..backend import to_float, to_numpy
 from ..errors import DataError
 from ..io import load_dataset
 from ..nn import Standardizer, get_loss
+from ..training.metrics import regression_scores
 from .device import cli_backend
+from .heldout import select_rows
 from .report import confusion_matrix, format_confusion, format_metrics
 from .rundir import check_width, labels_for_model, load_run
 
@@ -22,6 +25,7 @@ def cmd_evaluate(args) -> int:
         target = run.get("target_name")  # a CSV like the training one: the same column by default
     ds = load_dataset(args.dataset, target=target)
     check_width(ds.X, model.n_in, args.dataset)
+    ds, scored, split = select_rows(ds, run, args.split, args.dataset)  # heldout.py
     if ds.task != run["task"]:
         raise DataError(f"{args.dataset}: a {ds.task} data set, but the model was trained for {run['task']}")
     if ds.task == "classification":
@@ -32,14 +36,14 @@ def cmd_evaluate(args) -> int:
             raise DataError(f"{args.dataset}: {y.shape[1]} target columns but the model predicts {model.n_out}")
     result = evaluate_model(model, Standardizer.from_dict(run["standardize"])(ds.X), y, run["loss"], ds.task)
     predicted = result.pop("predicted", None)
-    result["samples"] = int(len(y))
+    result.update(samples=int(len(y)), split=split, rows=scored)
     if predicted is not None:
         counts = confusion_matrix(y, predicted, len(run["classes"]))
         result.update(classes=run["classes"], confusion_matrix=counts.tolist())
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.dataset}: {result['samples']} samples  {format_metrics(result)}")
+        print(f"{args.dataset}, {scored}: {format_metrics(result)}")
         if predicted is not None:
             print(format_confusion(counts, run["classes"]))
     return 0
@@ -62,4 +66,16 @@ def evaluate_model(model, X_host: np.ndarray, y_host: np.ndarray, loss_name: str
         pred = (out_host[:, 0] > 0).astype(np.int64) if model.n_out == 1 else out_host.argmax(axis=1)
         result["accuracy"] = float(np.mean(pred == y_host))
         result["predicted"] = pred
+    else:  # the loss alone says little to a reader: the scores scikit-learn's users know
+        result.update(regression_scores(get_loss(loss_name).predictions(out), y))
     return result
+
+
+def regression_metrics(model, loss_name: str, sets: dict) -> dict[str, float]:
+    """RMSE, MAE and R² of a regressor on each (X_host, y_host) of `sets` ({"": train,
+    "val_": validation}), keyed like the history's metrics ("rmse", "val_rmse", ...)."""
+    out = {}
+    for prefix, (X, y) in sets.items():
+        scores = evaluate_model(model, X, y, loss_name, "regression")
+        out.update({f"{prefix}{k}": scores[k] for k in ("rmse", "mae", "r2")})
+    return out

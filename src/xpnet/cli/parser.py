@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="the --out directory of xpnet train")
     p.add_argument("--dataset", required=True, help="embedded name or file, as for train")
     p.add_argument("--target", help="CSV: the target column (default: the one used in training)")
+    p.add_argument(
+        "--split",
+        help="rows to score: val (the rows training held out; the default on the training data set), "
+        "train, or all (the default on other data)",
+    )
     _add_backend_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=evaluate.cmd_evaluate)

@@ -10,8 +10,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..export.predictor import MODEL_FILE, Predictor
-from ..io import load_features
 from ..io.npyio import atomic_write  # temp file, fsync, rename: a failed write leaves no file
+from ..io.tabular import load_feature_table
 from .device import cli_backend
 from .rundir import check_width, csv_text, load_run, prediction_table
 
@@ -21,7 +21,10 @@ def cmd_predict(args) -> int:
     if output is not None and output.suffix.lower() not in (".csv", ".npz"):
         raise ConfigError(f"--output {output}: expected a file name ending in .csv or .npz")
     model, run = load_run(args.dir, cli_backend(args))
-    X = load_features(args.input)
+    target = run.get("target_name")
+    X, dropped = load_feature_table(args.input, drop=target, width=model.n_in)
+    if dropped:  # the training file again, target included: predict from the other columns
+        print(f"xpnet: {args.input}: dropped column {target!r}, the training target", file=sys.stderr)
     check_width(X, model.n_in, args.input)
     predictor = Predictor.from_run(model, run, source=Path(args.dir) / MODEL_FILE)  # what xpnet.load gives
     if predictor.task == "classification":

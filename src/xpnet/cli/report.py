@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..training import Callback
 
-_ORDER = ("loss", "accuracy", "val_loss", "val_accuracy")
+_ORDER = ("loss", "accuracy", "rmse", "mae", "r2", "val_loss", "val_accuracy", "val_rmse", "val_mae", "val_r2")
 
 
 def _display_order(names) -> list[str]:

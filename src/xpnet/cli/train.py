@@ -17,6 +17,8 @@ from ..nn.summary import architecture_line, parameter_count
 from ..optim import optimizer_from_options
 from ..training import Callback, fit
 from .device import cli_backend
+from .evaluate import regression_metrics
+from .heldout import split_record
 from .options import choose_loss, parse_layers
 from .report import (
     MATPLOTLIB_MISSING,
@@ -122,6 +124,7 @@ def cmd_train(args) -> int:
         "training": config,
         "backend": backend.name,
         "epochs_run": len(history.epoch),
+        "split": split_record(ds, val_split, args.seed),  # the held-out rows evaluate scores
     }
     with staged_dir(out, args.overwrite or bool(checkpoints)) as tmp:  # DIR held only our checkpoint
         copy_checkpoint(out, tmp)
@@ -143,6 +146,11 @@ def cmd_train(args) -> int:
         print(f"xpnet: curves.png skipped: {skipped} (pip install 'xpnet[plot]' to get it)", file=sys.stderr)
     restored = args.patience is not None
     metrics = final_metrics(history, restored=restored)
+    if ds.task == "regression":  # RMSE, MAE and R² of the model kept, besides the loss
+        sets = {"": (scaler(train_ds.X), targets_for_loss(train_ds, loss_name))}
+        if validation is not None:
+            sets["val_"] = validation
+        metrics.update(regression_metrics(model, loss_name, sets))
     if args.json:
         print(
             json.dumps(

@@ -239,23 +239,33 @@ def load_npz(path: str | os.PathLike) -> Dataset:
 
 def load_features(path: str | os.PathLike) -> np.ndarray:
     """Inputs for prediction: .csv (header row optional), .npz with X, or .npy; float64 (n, d)."""
+    return load_feature_table(path)[0]
+
+
+def load_feature_table(path: str | os.PathLike, drop: str | None = None, width: int | None = None):
+    """(features, whether a column was dropped) as `load_features`; a CSV whose header names a
+    column `drop` and that has one column more than `width` loses that column (the training
+    target, left in a file given for prediction), before its values are parsed."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".npz", ".npy"):
-        return check_features(path, _load_npy_like(path, keys=("X",))["X"])
+        return check_features(path, _load_npy_like(path, keys=("X",))["X"]), False
     if suffix != ".csv":
         raise DataError(f"{path}: unknown format; expected .csv, .npz or .npy")
-    values, n, width = _Values(path), 0, None
+    values, n, n_fields, skip = _Values(path), 0, None, -1
     with _csv_rows(path) as rows:
         for line, row in rows:
-            if width is None:
-                width = len(row)
-                if not all(_parses_as(float, s) for s in row):
-                    continue  # a header row: names, not numbers
-            if len(row) != width:
-                raise DataError(f"{path}: line {line} has {len(row)} fields, the first row has {width}")
-            values.extend(_parse_float(path, line, str(j), s) for j, s in enumerate(row))
+            if n_fields is None:
+                n_fields = len(row)
+                if not all(_parses_as(float, s) for s in row):  # a header row: names, not numbers
+                    header = [h.strip() for h in row]
+                    if drop in header and width is not None and len(header) == width + 1:
+                        skip = header.index(drop)
+                    continue
+            if len(row) != n_fields:
+                raise DataError(f"{path}: line {line} has {len(row)} fields, the first row has {n_fields}")
+            values.extend(_parse_float(path, line, str(j), s) for j, s in enumerate(row) if j != skip)
             n += 1
     if not n:
         raise DataError(f"{path}: no data rows")
-    return check_features(path, values.table(n))
+    return check_features(path, values.table(n)), skip >= 0

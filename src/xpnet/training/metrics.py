@@ -6,6 +6,7 @@ them up over batches and bring one small vector to the host per epoch.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..backend import namespace_of, to_numpy
@@ -85,3 +86,29 @@ def accuracy(outputs: Any, y: Any, *, loss: Any = None) -> float:
     its name) the outputs were trained with, for its output activation; None: probabilities."""
     loss = None if loss is None else get_loss(loss)
     return float(to_numpy(correct_count(outputs, y, loss))) / outputs.shape[0]
+
+
+def regression_scores(pred: Any, y: Any, *, xp: Any = None) -> dict[str, float]:
+    """RMSE, MAE and R² of predictions `pred` against targets `y` (both (rows, outputs)), as
+    scikit-learn's mean_squared_error (square-rooted), mean_absolute_error and r2_score define
+    them: means over every value, and R² averaged uniformly over the outputs. Summed on the
+    device; one small vector comes to the host."""
+    xp = xp if xp is not None else namespace_of(pred, y)
+    pred, y = xp.reshape(pred, (pred.shape[0], -1)), xp.reshape(y, (y.shape[0], -1))
+    err = pred - y
+    n = y.shape[0]
+    # R² = 1 - SS_res / SS_tot per output, SS_tot the spread of y around its mean
+    ss_res = xp.sum(err * err, axis=0, dtype=y.dtype)
+    centred = y - xp.sum(y, axis=0, keepdims=True, dtype=y.dtype) / n
+    ss_tot = xp.sum(centred * centred, axis=0, dtype=y.dtype)
+    abs_sum = xp.reshape(xp.sum(xp.abs(err), dtype=y.dtype), (1,))
+    host = to_numpy(xp.concat([ss_res, ss_tot, abs_sum])).tolist()
+    k = y.shape[1]
+    res, tot, abs_total = host[:k], host[k : 2 * k], host[2 * k]
+    # a constant target: R² is 1 for a perfect fit, else 0 (scikit-learn's convention)
+    r2 = [1 - r / t if t > 0 else (1.0 if r == 0 else 0.0) for r, t in zip(res, tot, strict=True)]
+    return {
+        "rmse": math.sqrt(sum(res) / (n * k)),
+        "mae": abs_total / (n * k),
+        "r2": sum(r2) / k,
+    }
