@@ -211,7 +211,7 @@ def test_evaluate_scores_the_held_out_rows_by_default(tmp_path):
     ds = load_dataset("iris")
     (tmp_path / "part.csv").write_text(
         "a,b,c,d,target\n"
-        + "\n".join(",".join(map(str, (*x, ds.label_names[y]))) for x, y in zip(ds.X[:20], ds.y[:20]))
+        + "\n".join(",".join(map(str, (*x, ds.label_names[y]))) for x, y in zip(ds.X[:20], ds.y[:20], strict=True))
     )
     r = run_cli("evaluate", out, "--dataset", tmp_path / "part.csv", "--target", "target")
     assert r.returncode == 0, r.stderr
