@@ -222,3 +222,39 @@ def test_evaluate_scores_the_held_out_rows_by_default(tmp_path):
     r = run_cli("evaluate", out, "--dataset", tmp_path / "part.csv", "--target", "target", "--split", "val")
     assert r.returncode == 2 and "--split val: the run held out rows of another data set" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+# --- examples write nothing unasked; --plot checked before anything runs ---------------------------
+
+
+def _run_in(cwd, *args):
+    from helpers import run_cli as raw_run_cli
+
+    return raw_run_cli(*args, cwd=cwd, env={"OMP_NUM_THREADS": "1"})
+
+
+def test_examples_write_files_only_when_asked(tmp_path):
+    pytest.importorskip("matplotlib")
+    r = _run_in(tmp_path, "example", "cross-entropy")
+    assert r.returncode == 0 and "Output After Training" in r.stdout, r.stderr
+    assert list(tmp_path.iterdir()) == []  # no cross_entropy_loss.png in the current directory
+    r = _run_in(tmp_path, "example", "cross-entropy", "--plot", "curve.png")
+    assert r.returncode == 0 and "Loss curve saved to curve.png" in r.stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["curve.png"]
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "plot, words",
+    [("curve.xyz", ["--plot curve.xyz: extension .xyz", ".png", ".svg"]), ("curve", ["no extension"])],
+)
+def test_a_plot_file_matplotlib_cannot_write_is_refused_before_training(tmp_path, plot, words):
+    pytest.importorskip("matplotlib")
+    r = _run_in(tmp_path, "example", "cross-entropy", "--plot", plot)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stdout == ""  # refused before the program ran
+    for w in words:
+        assert w in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == []
+    r = _run_in(tmp_path, "example", "three-layer", "--plot", "x.png")
+    assert r.returncode == 2 and "only the cross-entropy example draws a curve" in r.stderr

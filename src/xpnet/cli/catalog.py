@@ -8,9 +8,11 @@ import os
 
 from ..backend import ENV_VAR, auto_backend_name, get_backend, list_backends
 from ..backend.threads import limit_cpu_threads
+from ..errors import ConfigError
 from ..io import EMBEDDED_NAMES, load_dataset
 from ..trask import get_program
 from .device import cli_backend
+from .report import check_plot_path
 
 
 def _print_table(table: list[tuple[str, ...]]) -> None:
@@ -68,10 +70,13 @@ def cmd_datasets(args) -> int:
 
 def cmd_example(args) -> int:
     program = get_program(args.name)
+    if args.plot is not None and args.name != "cross-entropy":
+        raise ConfigError(f"--plot: only the cross-entropy example draws a curve, not {args.name}")
+    check_plot_path(args.plot)  # before the program trains
     backend = cli_backend(args)
     kwargs = {}
     if args.name == "cross-entropy":
-        kwargs["plot"] = args.plot
+        kwargs["plot"] = args.plot  # None: nothing is written unless asked
     result = program.run(backend, **kwargs)
     result.pop("_model", None)
     if args.json:

@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--plot",
-        default="cross_entropy_loss.png",
-        help="cross-entropy only: where to save the loss curve (needs matplotlib)",
+        metavar="PATH",
+        help="cross-entropy only: save the loss curve there (.png, .pdf, .svg...; needs matplotlib)",
     )
     p.set_defaults(func=catalog.cmd_example)
 

@@ -140,6 +140,22 @@ def write_history(directory: Path, history) -> tuple[Path, Path]:
 MATPLOTLIB_MISSING = "matplotlib is not installed"
 
 
+def check_plot_path(path: str | None, option: str = "--plot") -> None:
+    """ConfigError, before anything runs, for a plot file matplotlib cannot write: an extension
+    none of its formats has, or no matplotlib at all."""
+    if path is None:
+        return
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ConfigError(f"{option} {path}: {MATPLOTLIB_MISSING}; pip install 'xpnet[plot]'") from None
+    formats = Figure().canvas.get_supported_filetypes()  # {"png": "Portable Network Graphics", ...}
+    ext = Path(path).suffix.lower().lstrip(".")
+    if ext not in formats:
+        got = f"extension .{ext}" if ext else "no extension"
+        raise ConfigError(f"{option} {path}: {got}; matplotlib writes {', '.join('.' + e for e in sorted(formats))}")
+
+
 def plot_curves(history, path: Path, title: str = "") -> str | None:
     """curves.png: loss and accuracy per epoch, train and validation, the best epoch marked.
     None when written, else why not (MATPLOTLIB_MISSING, or no epoch to draw)."""
