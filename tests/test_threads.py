@@ -46,3 +46,21 @@ def test_torch_on_the_cpu_gets_the_chosen_threads(monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert threads.limit_cpu_threads(get_backend("numpy")) is None
+
+
+def test_every_command_s_backend_gets_the_threads(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from xpnet.cli.device import cli_backend
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("XPNET_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "available_cpus", lambda: 4)  # the default: 2 threads
+    try:
+        torch.set_num_threads(3)
+        b = cli_backend(SimpleNamespace(backend="torch", device=None))
+        assert b.name == "torch" and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
