@@ -5,15 +5,32 @@ epochs counted from 1), evaluation on the held-out rows, and examples that write
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from cli_helpers import run_cli
+from xpnet.cli import main
 from xpnet.io import EMBEDDED_NAMES, load_dataset
 
 
-def test_datasets_lists_every_embedded_set_with_shape_task_and_source():
+@pytest.fixture
+def cli(capfd):
+    """The command line in this process (what `xpnet ARGS` runs, without a new interpreter's
+    start-up): (returncode, stdout, stderr) like a subprocess'. capfd: the progress display
+    writes to the stderr it found at import."""
+
+    def run(*args):
+        capfd.readouterr()
+        code = main([str(a) for a in args])
+        out, err = capfd.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+    return run
+
+
+def test_datasets_lists_every_embedded_set_with_shape_task_and_source(cli):
     r = run_cli("datasets", "--json")
     assert r.returncode == 0, r.stderr
     rows = {d["name"]: d for d in json.loads(r.stdout)}
@@ -22,7 +39,7 @@ def test_datasets_lists_every_embedded_set_with_shape_task_and_source():
         ds = load_dataset(name)
         assert (row["samples"], row["features"], row["task"], row["classes"]) == ds.X.shape + (ds.task, ds.n_classes)
         assert row["source"] == ds.source and row["source"]
-    text = run_cli("datasets").stdout.splitlines()
+    text = cli("datasets").stdout.splitlines()
     assert text[0].split() == ["name", "shape", "task", "source"]
     digits = next(line for line in text if line.startswith("digits "))
     assert "1797 x 64" in digits and "classification, 10 classes" in digits and "scikit-learn" in digits
@@ -33,8 +50,8 @@ def test_datasets_lists_every_embedded_set_with_shape_task_and_source():
 IRIS_EARLY = ("train", "--dataset", "iris", "--lr", "0.05", "--patience", "3", "--epochs", "300", "--quiet")
 
 
-def test_early_stopping_is_said_and_epochs_count_from_1_everywhere(tmp_path):
-    r = run_cli(*IRIS_EARLY, "--out", tmp_path / "a")
+def test_early_stopping_is_said_and_epochs_count_from_1_everywhere(tmp_path, cli):
+    r = cli(*IRIS_EARLY, "--out", tmp_path / "a")
     assert r.returncode == 0, r.stderr
     history = json.loads((tmp_path / "a" / "history.json").read_text())
     n = len(history["history"]["loss"])
@@ -47,11 +64,11 @@ def test_early_stopping_is_said_and_epochs_count_from_1_everywhere(tmp_path):
     summary = r.stdout.strip()
     assert f"stopped at epoch {n}, best epoch {best}, weights of epoch {best} restored" in summary, summary
 
-    r = run_cli(*IRIS_EARLY, "--out", tmp_path / "b", "--json")
+    r = cli(*IRIS_EARLY, "--out", tmp_path / "b", "--json")
     result = json.loads(r.stdout)
     assert (result["stopped_epoch"], result["best_epoch"], result["restored_epoch"]) == (n, best, best)
     assert result["metrics"]["val_loss"] == history["history"]["val_loss"][best - 1]
-    progress = run_cli(*IRIS_EARLY[:-1], "--epochs", "2", "--out", tmp_path / "c").stderr.splitlines()
+    progress = cli(*IRIS_EARLY[:-1], "--epochs", "2", "--out", tmp_path / "c").stderr.splitlines()
     assert progress[0].startswith("epoch 1/2") and progress[1].startswith("epoch 2/2")
 
 
@@ -121,7 +138,7 @@ def _training_record(run_dir):
     return meta["xpnet_run"]["training"]
 
 
-def test_the_learning_rate_used_and_its_schedule_are_recorded(tmp_path):
+def test_the_learning_rate_used_and_its_schedule_are_recorded(tmp_path, cli):
     common = ("train", "--dataset", "iris", "--epochs", "3", "--quiet", "--json")
     runs = {
         "adam-default": [],
@@ -130,7 +147,7 @@ def test_the_learning_rate_used_and_its_schedule_are_recorded(tmp_path):
     }
     results = {}
     for name, extra in runs.items():
-        r = run_cli(*common, *extra, "--out", tmp_path / name)
+        r = cli(*common, *extra, "--out", tmp_path / name)
         assert r.returncode == 0, r.stderr
         results[name] = json.loads(r.stdout)["metrics"]["loss"]
     assert _training_record(tmp_path / "adam-default")["lr"] == 0.001  # adam's default, not None
@@ -138,7 +155,7 @@ def test_the_learning_rate_used_and_its_schedule_are_recorded(tmp_path):
     assert cosine["lr"] == 0.01 and cosine["lr_schedule"] == "cosine"
     assert cosine["lr_schedule_detail"] == "cosine_decay(0.01, 12, min_lr=0.0)"  # 120 rows / 32: 4 steps x 3
     assert results["cosine"] != results["constant"]  # the schedule is the one training used
-    r = run_cli(*common, "--lr-schedule", "cosin", "--out", tmp_path / "bad")
+    r = cli(*common, "--lr-schedule", "cosin", "--out", tmp_path / "bad")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--lr-schedule" in r.stderr
     assert not (tmp_path / "bad").exists()
 
@@ -155,12 +172,12 @@ def _regression_csv(tmp_path, n=200):
     return tmp_path / "reg.csv", X, t
 
 
-def test_regression_reports_rmse_mae_and_r2(tmp_path):
+def test_regression_reports_rmse_mae_and_r2(tmp_path, cli):
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
     data, X, t = _regression_csv(tmp_path)
     out = tmp_path / "reg"
-    r = run_cli(
+    r = cli(
         "train", "--dataset", data, "--target", "price", "--layers", "16", "--epochs", "40", "--lr", "0.01",
         "--dtype", "float64", "--out", out, "--json", "--quiet",
     )  # fmt: skip
@@ -169,32 +186,32 @@ def test_regression_reports_rmse_mae_and_r2(tmp_path):
     assert {"rmse", "mae", "r2", "val_rmse", "val_mae", "val_r2"} <= set(m)
     assert m["val_rmse"] ** 2 == pytest.approx(m["val_loss"], rel=1e-9)  # mse: the mean squared error
     assert 0.9 < m["r2"] <= 1 and m["mae"] <= m["rmse"]
-    line = run_cli("evaluate", out, "--dataset", data, "--split", "all").stdout
+    line = cli("evaluate", out, "--dataset", data, "--split", "all").stdout
     assert "rmse " in line and "mae " in line and "r2 " in line
-    ev = json.loads(run_cli("evaluate", out, "--dataset", data, "--split", "all", "--json").stdout)
+    ev = json.loads(cli("evaluate", out, "--dataset", data, "--split", "all", "--json").stdout)
     # the training CSV, target column included: the target is dropped by name, said in one line
-    r = run_cli("predict", out, "--input", data, "--output", tmp_path / "p.npz")
+    r = cli("predict", out, "--input", data, "--output", tmp_path / "p.npz")
     assert r.returncode == 0 and r.stderr == f"xpnet: {data}: dropped column 'price', the training target\n"
     with np.load(tmp_path / "p.npz") as f:
         pred = f["prediction"][:, 0]
     np.save(tmp_path / "x.npy", np.loadtxt(data, delimiter=",", skiprows=1)[:, :3])  # the CSV's values
-    assert run_cli("predict", out, "--input", tmp_path / "x.npy", "--output", tmp_path / "q.npz").returncode == 0
+    assert cli("predict", out, "--input", tmp_path / "x.npy", "--output", tmp_path / "q.npz").returncode == 0
     with np.load(tmp_path / "q.npz") as f:
         np.testing.assert_array_equal(f["prediction"][:, 0], pred)  # the same rows as features alone
     assert ev["rmse"] == pytest.approx(np.sqrt(mean_squared_error(t, pred)), rel=1e-6)
     assert ev["mae"] == pytest.approx(mean_absolute_error(t, pred), rel=1e-6)
     assert ev["r2"] == pytest.approx(r2_score(t, pred), rel=1e-6)
     # the default on the training data: the held-out rows, the same scores as training's validation
-    ev = json.loads(run_cli("evaluate", out, "--dataset", data, "--json").stdout)
+    ev = json.loads(cli("evaluate", out, "--dataset", data, "--json").stdout)
     assert ev["split"] == "val" and ev["samples"] == 40
     assert ev["rmse"] == pytest.approx(m["val_rmse"], rel=1e-9) and ev["r2"] == pytest.approx(m["val_r2"], rel=1e-9)
 
 
-def test_evaluate_scores_the_held_out_rows_by_default(tmp_path):
+def test_evaluate_scores_the_held_out_rows_by_default(tmp_path, cli):
     out = tmp_path / "iris"
-    r = run_cli("train", "--dataset", "iris", "--epochs", "5", "--quiet", "--json", "--out", out)
+    r = cli("train", "--dataset", "iris", "--epochs", "5", "--quiet", "--json", "--out", out)
     trained = json.loads(r.stdout)["metrics"]
-    runs = {s: run_cli("evaluate", out, "--dataset", "iris", "--json", *(["--split", s] if s else [])) for s in
+    runs = {s: cli("evaluate", out, "--dataset", "iris", "--json", *(["--split", s] if s else [])) for s in
             ("", "val", "train", "all")}  # fmt: skip
     ev = {s: json.loads(r.stdout) for s, r in runs.items()}
     assert ev[""] == ev["val"] and ev["val"]["split"] == "val"
@@ -203,7 +220,7 @@ def test_evaluate_scores_the_held_out_rows_by_default(tmp_path):
     assert ev["val"]["accuracy"] == pytest.approx(trained["val_accuracy"])
     # the scores of the two parts make up the whole
     assert 30 * ev["val"]["accuracy"] + 120 * ev["train"]["accuracy"] == pytest.approx(150 * ev["all"]["accuracy"])
-    text = run_cli("evaluate", out, "--dataset", "iris").stdout.splitlines()[0]
+    text = cli("evaluate", out, "--dataset", "iris").stdout.splitlines()[0]
     assert text.startswith("iris, the 30 validation rows held out in training: loss ")
     # another data set (wine has 13 features, so a CSV of iris' first rows): all rows, said so
     from xpnet.io import load_dataset
@@ -213,13 +230,13 @@ def test_evaluate_scores_the_held_out_rows_by_default(tmp_path):
         "a,b,c,d,target\n"
         + "\n".join(",".join(map(str, (*x, ds.label_names[y]))) for x, y in zip(ds.X[:20], ds.y[:20], strict=True))
     )
-    r = run_cli("evaluate", out, "--dataset", tmp_path / "part.csv", "--target", "target")
+    r = cli("evaluate", out, "--dataset", tmp_path / "part.csv", "--target", "target")
     assert r.returncode == 0, r.stderr
     assert "all 20 rows (not the data set the run held rows out of)" in r.stdout
-    r = run_cli("predict", out, "--input", tmp_path / "part.csv", "--json")  # a text target column too
+    r = cli("predict", out, "--input", tmp_path / "part.csv", "--json")  # a text target column too
     assert r.returncode == 0 and "dropped column 'target', the training target" in r.stderr, r.stderr
     assert json.loads(r.stdout)["rows"] == 20
-    r = run_cli("evaluate", out, "--dataset", tmp_path / "part.csv", "--target", "target", "--split", "val")
+    r = cli("evaluate", out, "--dataset", tmp_path / "part.csv", "--target", "target", "--split", "val")
     assert r.returncode == 2 and "--split val: the run held out rows of another data set" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
@@ -227,18 +244,13 @@ def test_evaluate_scores_the_held_out_rows_by_default(tmp_path):
 # --- examples write nothing unasked; --plot checked before anything runs ---------------------------
 
 
-def _run_in(cwd, *args):
-    from helpers import run_cli as raw_run_cli
-
-    return raw_run_cli(*args, cwd=cwd, env={"OMP_NUM_THREADS": "1"})
-
-
-def test_examples_write_files_only_when_asked(tmp_path):
+def test_examples_write_files_only_when_asked(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     pytest.importorskip("matplotlib")
-    r = _run_in(tmp_path, "example", "cross-entropy")
+    r = cli("example", "cross-entropy")
     assert r.returncode == 0 and "Output After Training" in r.stdout, r.stderr
     assert list(tmp_path.iterdir()) == []  # no cross_entropy_loss.png in the current directory
-    r = _run_in(tmp_path, "example", "cross-entropy", "--plot", "curve.png")
+    r = cli("example", "cross-entropy", "--plot", "curve.png")
     assert r.returncode == 0 and "Loss curve saved to curve.png" in r.stdout
     assert [p.name for p in tmp_path.iterdir()] == ["curve.png"]
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -248,13 +260,14 @@ def test_examples_write_files_only_when_asked(tmp_path):
     "plot, words",
     [("curve.xyz", ["--plot curve.xyz: extension .xyz", ".png", ".svg"]), ("curve", ["no extension"])],
 )
-def test_a_plot_file_matplotlib_cannot_write_is_refused_before_training(tmp_path, plot, words):
+def test_a_plot_file_matplotlib_cannot_write_is_refused_before_training(tmp_path, cli, monkeypatch, plot, words):
+    monkeypatch.chdir(tmp_path)
     pytest.importorskip("matplotlib")
-    r = _run_in(tmp_path, "example", "cross-entropy", "--plot", plot)
+    r = cli("example", "cross-entropy", "--plot", plot)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
     assert r.stdout == ""  # refused before the program ran
     for w in words:
         assert w in r.stderr, r.stderr
     assert list(tmp_path.iterdir()) == []
-    r = _run_in(tmp_path, "example", "three-layer", "--plot", "x.png")
+    r = cli("example", "three-layer", "--plot", "x.png")
     assert r.returncode == 2 and "only the cross-entropy example draws a curve" in r.stderr

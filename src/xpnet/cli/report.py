@@ -29,10 +29,11 @@ def format_metrics(logs: dict[str, Any]) -> str:
     return "  ".join(f"{k} {logs[k]:.4f}" for k in keys if isinstance(logs[k], float))
 
 
-def progress_mode(quiet: bool, stream: IO = sys.stderr) -> str:
+def progress_mode(quiet: bool, stream: IO | None = None) -> str:
     """ "none" with --quiet, "bar" on a terminal when tqdm is installed, else "lines"."""
     if quiet:
         return "none"
+    stream = sys.stderr if stream is None else stream  # the stderr of the call, not of the import
     if stream.isatty():
         try:
             import tqdm  # noqa: F401
@@ -47,10 +48,10 @@ class ProgressReporter(Callback):
     device synchronisation). mode: "bar" (tqdm), "lines" (one line per epoch, for logs and
     pipes) or "none"."""
 
-    def __init__(self, epochs: int, mode: str = "lines", stream: IO = sys.stderr) -> None:
+    def __init__(self, epochs: int, mode: str = "lines", stream: IO | None = None) -> None:
         if mode not in ("bar", "lines", "none"):
             raise ConfigError(f"progress mode: expected bar, lines or none, got {mode!r}")
-        self.epochs, self.mode, self.stream = epochs, mode, stream
+        self.epochs, self.mode, self.stream = epochs, mode, sys.stderr if stream is None else stream
         self._bar = None
 
     def on_train_begin(self, trainer) -> None:
