@@ -77,8 +77,14 @@ def _has_gpu():
 
 @pytest.mark.skipif(not _has_gpu(), reason="needs a CUDA device")
 def test_cuda_0_with_the_default_backend_trains_on_the_gpu():  # pragma: needs a GPU
+    import xpnet
+
     b = get_backend(device="cuda:0")
     assert b.is_gpu and b.device_name == "cuda:0"
+    model = xpnet.mlp([3, 4, 2], backend=b, seed=0)
+    X = b.asarray([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], "float32")
+    history = xpnet.fit(model, X, b.asarray([0, 1, 1, 0]), epochs=2)
+    assert len(history.epoch) == 2 and b.is_gpu
 
 
 @pytest.mark.skipif(_has_gpu(), reason="this machine has a GPU")
