@@ -71,11 +71,13 @@ def evaluate_model(model, X_host: np.ndarray, y_host: np.ndarray, loss_name: str
     return result
 
 
-def regression_metrics(model, loss_name: str, sets: dict) -> dict[str, float]:
-    """RMSE, MAE and R² of a regressor on each (X_host, y_host) of `sets` ({"": train,
-    "val_": validation}), keyed like the history's metrics ("rmse", "val_rmse", ...)."""
+def regression_metrics(model, loss_name: str, train: tuple, validation: tuple | None) -> dict[str, float]:
+    """RMSE, MAE and R² of a regressor on the (X_host, y_host) it was trained on and on its
+    validation pair, if any, keyed like the history's metrics ("rmse", "val_rmse", ...)."""
     out = {}
-    for prefix, (X, y) in sets.items():
-        scores = evaluate_model(model, X, y, loss_name, "regression")
+    for prefix, pair in (("", train), ("val_", validation)):
+        if pair is None:
+            continue
+        scores = evaluate_model(model, *pair, loss_name, "regression")
         out.update({f"{prefix}{k}": scores[k] for k in ("rmse", "mae", "r2")})
     return out

@@ -141,6 +141,12 @@ def write_history(directory: Path, history) -> tuple[Path, Path]:
 MATPLOTLIB_MISSING = "matplotlib is not installed"
 
 
+def say_skipped(reason: str | None) -> None:
+    """One line on stderr when curves.png could not be drawn for want of matplotlib."""
+    if reason == MATPLOTLIB_MISSING:
+        print(f"xpnet: curves.png skipped: {reason} (pip install 'xpnet[plot]' to get it)", file=sys.stderr)
+
+
 def check_plot_path(path: str | None, option: str = "--plot") -> None:
     """ConfigError, before anything runs, for a plot file matplotlib cannot write: an extension
     none of its formats has, or no matplotlib at all."""

@@ -49,3 +49,13 @@ def lr_schedule(name: str, lr: float, total_steps: int):
 def run_steps(n_train: int, batch_size: int, epochs: int) -> int:
     """Optimizer steps of a run: batches per epoch (the last one may be smaller) times epochs."""
     return math.ceil(n_train / max(1, min(batch_size, n_train))) * epochs
+
+
+def cli_learning_rate(args, n_train: int):
+    """(the base learning rate, what the optimizer gets: that rate or a schedule over the run)
+    for train's --optimizer, --lr, --lr-schedule, --batch-size and --epochs; (None, None) for an
+    optimizer name get_optimizer then refuses."""
+    lr = base_lr(args.optimizer, args.lr)
+    if lr is None:
+        return None, None
+    return lr, lr_schedule(args.lr_schedule, lr, run_steps(n_train, args.batch_size, args.epochs))

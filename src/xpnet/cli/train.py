@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -21,12 +20,12 @@ from .evaluate import regression_metrics
 from .heldout import split_record
 from .options import choose_loss, parse_layers
 from .report import (
-    MATPLOTLIB_MISSING,
     ProgressReporter,
     epoch_numbers,
     final_metrics,
     plot_curves,
     progress_mode,
+    say_skipped,
     stopping_note,
     summary_line,
     write_history,
@@ -41,7 +40,7 @@ from .rundir import (
     staged_dir,
     targets_for_loss,
 )
-from .schedule import base_lr, lr_schedule, run_steps
+from .schedule import cli_learning_rate
 
 
 def cmd_train(args) -> int:
@@ -75,10 +74,7 @@ def cmd_train(args) -> int:
         backend=backend,
         dtype=args.dtype,
     )
-    lr = base_lr(args.optimizer, args.lr)  # the rate actually used, recorded in the model file
-    rate = (
-        lr if lr is None else lr_schedule(args.lr_schedule, lr, run_steps(len(train_ds), args.batch_size, args.epochs))
-    )
+    lr, rate = cli_learning_rate(args, len(train_ds))  # --lr (or the default) and --lr-schedule
     optimizer = optimizer_from_options(
         args.optimizer, lr=rate, momentum=args.momentum, l2_rate=args.l2, clip_norm=args.clip_norm
     )
@@ -142,15 +138,15 @@ def cmd_train(args) -> int:
     files = {"model": out / MODEL_FILE, "history_json": out / "history.json", "history_csv": out / "history.csv"}
     if skipped is None:
         files["curves"] = out / "curves.png"
-    elif skipped == MATPLOTLIB_MISSING:
-        print(f"xpnet: curves.png skipped: {skipped} (pip install 'xpnet[plot]' to get it)", file=sys.stderr)
+    say_skipped(skipped)
     restored = args.patience is not None
     metrics = final_metrics(history, restored=restored)
     if ds.task == "regression":  # RMSE, MAE and R² of the model kept, besides the loss
-        sets = {"": (scaler(train_ds.X), targets_for_loss(train_ds, loss_name))}
-        if validation is not None:
-            sets["val_"] = validation
-        metrics.update(regression_metrics(model, loss_name, sets))
+        metrics.update(
+            regression_metrics(
+                model, loss_name, (scaler(train_ds.X), targets_for_loss(train_ds, loss_name)), validation
+            )
+        )
     if args.json:
         print(
             json.dumps(
