@@ -15,7 +15,12 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="array library: auto, numpy, array_api_strict, torch, cupy, jax (default: $XPNET_BACKEND or auto)",
     )
-    p.add_argument("--device", default=None, help="cpu or gpu (a backend's device, e.g. cuda:1 or device1)")
+    p.add_argument(
+        "--device",
+        default=None,
+        help="cpu, gpu or cuda:N (CuPy, else torch's CUDA), or a backend's device such as device1; "
+        "torch on the CPU runs half the cores, at most 4: XPNET_NUM_THREADS=N to change",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
