@@ -222,7 +222,7 @@ def test_evaluate_scores_the_held_out_rows_by_default(tmp_path, cli):
     assert 30 * ev["val"]["accuracy"] + 120 * ev["train"]["accuracy"] == pytest.approx(150 * ev["all"]["accuracy"])
     text = cli("evaluate", out, "--dataset", "iris").stdout.splitlines()[0]
     assert text.startswith("iris, the 30 validation rows held out in training: loss ")
-    # another data set (wine has 13 features, so a CSV of iris' first rows): all rows, said so
+    # another data set (iris' first 20 rows as a CSV): all its rows are scored, and it says why
     from xpnet.io import load_dataset
 
     ds = load_dataset("iris")
