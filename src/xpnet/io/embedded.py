@@ -16,6 +16,12 @@ _TOY = {  # name: (X, y) exactly as in the seed programs
     "seed-single": ([[0, 0, 1], [1, 1, 1], [1, 0, 1], [0, 1, 1]], [0, 1, 1, 0]),
 }
 _BUNDLED = ("digits", "iris", "wine", "breast-cancer")
+_ORIGIN = {  # the UCI originals (xpnet/datasets/README.md), as scikit-learn bundles them
+    "digits": "UCI Optical Recognition of Handwritten Digits (Alpaydin, Kaynak 1998)",
+    "iris": "UCI Iris (Fisher 1936)",
+    "wine": "UCI Wine (Forina et al. 1991)",
+    "breast-cancer": "UCI Breast Cancer Wisconsin (Diagnostic) (Wolberg, Street, Mangasarian 1995)",
+}
 EMBEDDED_NAMES = (*_TOY, *_BUNDLED)
 
 
@@ -35,5 +41,5 @@ def load_embedded(name: str) -> Dataset:
                 "target",
                 [str(s) for s in f["target_names"]],
                 name,
-                "scikit-learn (BSD-3-Clause), see xpnet/datasets/README.md",
+                f"{_ORIGIN[name]}, via scikit-learn (BSD-3-Clause)",
             )
