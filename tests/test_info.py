@@ -52,7 +52,7 @@ def test_info_text_shows_summary_options_and_metrics(run, capsys):
     assert "Sequential: 4 inputs, 3 outputs, float32 on numpy (cpu)" in text
     assert "parameters: 115 trainable" in text and "Dropout(rate=0.1)" in text
     assert "data set: iris, 4 features" in text and "--layers 8,6" in text and "--seed 3" in text
-    assert f"best epoch {history['best_epoch'] + 1}" in text and "final metrics: loss " in text
+    assert f"best epoch {history['best_epoch']}" in text and "final metrics: loss " in text
 
 
 def test_info_refuses_what_is_not_a_run(tmp_path, capsys):

@@ -76,7 +76,7 @@ def info_text(info: dict, summary: str) -> str:
         lines.append(f"trained on: {info['trained_on']}")
     if info["metrics"] is not None:
         best = info["best_epoch"]
-        best = f", best epoch {best + 1}" if isinstance(best, int) else ""
+        best = f", best epoch {best}" if isinstance(best, int) else ""  # history.json counts from 1
         stopped = ", stopped early" if info["stopped_early"] else ""
         lines.append(f"epochs: {info['epochs_run']}{best}{stopped}")
         lines.append(f"final metrics: {format_metrics(info['metrics'])}")

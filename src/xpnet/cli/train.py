@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -109,7 +110,7 @@ def cmd_train(args) -> int:
     seconds = time.perf_counter() - start
 
     config = {k: v for k, v in vars(args).items() if k not in ("func", "command", "json", "quiet", "overwrite")}
-    config.update(lr=lr, lr_schedule_detail=repr(rate))  # the rate (or schedule) the run used
+    config["lr"] = lr  # the rate actually used: --lr or the optimizer's default
     run = {
         "task": ds.task,
         "loss": loss_name,
@@ -121,6 +122,7 @@ def cmd_train(args) -> int:
         "backend": backend.name,
         "epochs_run": len(history.epoch),
         "split": split_record(ds, val_split, args.seed),  # the held-out rows evaluate scores
+        "learning_rate": repr(rate),  # the rate, or the schedule over the run's steps
     }
     with staged_dir(out, args.overwrite or bool(checkpoints)) as tmp:  # DIR held only our checkpoint
         copy_checkpoint(out, tmp)
