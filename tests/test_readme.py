@@ -33,7 +33,7 @@ def test_each_python_block_runs_on_its_own(index, tmp_path):
 
         if cuda_device_count()[0] == 0:
             pytest.skip("needs CuPy and a CUDA device")
-    for module in re.findall(r"^\s*(?:import|from) (torch|sklearn)\b", code, flags=re.M):
+    for module in re.findall(r"^\s*(?:import|from) (torch|sklearn|onnxruntime|onnx|ndonnx)\b", code, flags=re.M):
         pytest.importorskip(module)
     env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1", MPLBACKEND="Agg")
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
