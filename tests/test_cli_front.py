@@ -277,3 +277,17 @@ def test_a_plot_file_matplotlib_cannot_write_is_refused_before_training(tmp_path
     assert list(tmp_path.iterdir()) == []
     r = cli("example", "three-layer", "--plot", "x.png")
     assert r.returncode == 2 and "only the cross-entropy example draws a curve" in r.stderr
+
+
+def test_a_crafted_held_out_record_is_refused_in_one_line(tmp_path, cli):
+    from xpnet.io import load_model, save_model
+
+    out = tmp_path / "iris"
+    assert cli("train", "--dataset", "iris", "--epochs", "1", "--quiet", "--out", out).returncode == 0
+    model, meta = load_model(out / "model.npz")
+    for name, split in {"beyond": {"val_rows": [0, 150]}, "type": {"rows": "150"}}.items():
+        run = dict(meta["xpnet_run"], split={**meta["xpnet_run"]["split"], **split})
+        (tmp_path / name).mkdir()
+        save_model(tmp_path / name / "model.npz", model, metadata={"xpnet_run": run})
+        r = cli("evaluate", tmp_path / name, "--dataset", "iris")
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "run.split" in r.stderr, r.stderr

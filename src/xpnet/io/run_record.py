@@ -37,6 +37,18 @@ def run_schema(n_in: int, required: tuple[str, ...] = CLI_FIELDS) -> schema.Fiel
         "training": dict,
         "backend": str,
         "epochs_run": schema.Number(at_least=0, integer=True),
+        # the rows training held out (cli/heldout.py), of a data set of `rows` rows
+        "split": (
+            schema.Fields(
+                {
+                    "rows": schema.Number(at_least=2, integer=True),
+                    "val_rows": schema.ListOf(schema.Number(at_least=0, integer=True), min_len=1),
+                    "fingerprint": str,
+                }
+            ),
+            None,
+        ),
+        "learning_rate": str,  # the rate or the schedule, as text
     }
     return schema.Fields(
         {k: v for k, v in fields.items() if k in required}, {k: v for k, v in fields.items() if k not in required}
@@ -49,6 +61,9 @@ def check_run_record(path: Path | str, run: Any, model: Any, *, required: tuple[
     that must be there (evaluate and predict read all of CLI_FIELDS; a task missing is the
     loss's, classes missing are checked by the reader)."""
     schema.check(run, run_schema(model.n_in, required), path, "run")
+    split = run.get("split")
+    if split and (max(split["val_rows"]) >= split["rows"] or len(set(split["val_rows"])) >= split["rows"]):
+        raise CheckpointError(f"{path}: run.split.val_rows are not distinct rows of {split['rows']}, with rows left")
     loss = LOSSES[run["loss"]]
     task = run.get("task", loss.task)
     if loss.task != task:
