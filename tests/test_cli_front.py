@@ -227,7 +227,7 @@ def test_evaluate_scores_the_held_out_rows_by_default(tmp_path, cli):
     # the scores of the two parts make up the whole
     assert 30 * ev["val"]["accuracy"] + 120 * ev["train"]["accuracy"] == pytest.approx(150 * ev["all"]["accuracy"])
     text = cli("evaluate", out, "--dataset", "iris").stdout.splitlines()[0]
-    assert text.startswith("iris, the 30 validation rows held out in training: loss ")
+    assert text.startswith("iris: 30 samples (the validation rows held out in training)  loss ")
     # another data set (iris' first 20 rows as a CSV): all its rows are scored, and it says why
     from xpnet.io import load_dataset
 
@@ -238,7 +238,7 @@ def test_evaluate_scores_the_held_out_rows_by_default(tmp_path, cli):
     )
     r = cli("evaluate", out, "--dataset", tmp_path / "part.csv", "--target", "target")
     assert r.returncode == 0, r.stderr
-    assert "all 20 rows (not the data set the run held rows out of)" in r.stdout
+    assert "20 samples (all rows; not the data set the run held rows out of)" in r.stdout
     r = cli("predict", out, "--input", tmp_path / "part.csv", "--json")  # a text target column too
     assert r.returncode == 0 and "dropped column 'target', the training target" in r.stderr, r.stderr
     assert json.loads(r.stdout)["rows"] == 20

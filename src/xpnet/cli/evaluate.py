@@ -43,7 +43,7 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.dataset}, {scored}: {format_metrics(result)}")
+        print(f"{args.dataset}: {result['samples']} samples ({scored})  {format_metrics(result)}")
         if predicted is not None:
             print(format_confusion(counts, run["classes"]))
     return 0

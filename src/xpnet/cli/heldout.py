@@ -45,13 +45,13 @@ def select_rows(ds, run: dict, split: str | None, source: str):
     if split is None:
         split = "val" if same else "all"
     if split == "all":
-        why = "" if same or record is None else " (not the data set the run held rows out of)"
-        return ds, f"all {len(ds)} rows{why}", "all"
+        why = "" if same or record is None else "; not the data set the run held rows out of"
+        return ds, f"all rows{why}", "all"
     if not same:
         held = "recorded no held-out rows" if record is None else "held out rows of another data set"
         raise DataError(f"--split {split}: the run {held}; {source} can be scored with --split all")
     val = np.asarray(record["val_rows"], dtype=np.int64)
     if split == "val":
-        return ds.subset(val, f"{ds.name}[val]"), f"the {len(val)} validation rows held out in training", "val"
+        return ds.subset(val, f"{ds.name}[val]"), "the validation rows held out in training", "val"
     train = np.setdiff1d(np.arange(len(ds)), val)
-    return ds.subset(train, f"{ds.name}[train]"), f"the {len(train)} training rows", "train"
+    return ds.subset(train, f"{ds.name}[train]"), "the training rows", "train"
