@@ -12,19 +12,25 @@ from __future__ import annotations
 import sys
 
 from ..errors import XpnetError
+from . import signals
 from .parser import build_parser
 
 __all__ = ["build_parser", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return args.func(args)
-    except (XpnetError, OSError) as exc:  # OSError: what no check foresees (a full disk, no write permission)
-        print(f"xpnet: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+        with signals.handled():  # SIGINT and SIGTERM: one line and 130 or 143, after the cleanup
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            try:
+                return args.func(args)
+            except (XpnetError, OSError) as exc:  # OSError: what no check foresees (a full disk)
+                print(f"xpnet: error: {exc}", file=sys.stderr)
+                return 2
+    except signals.Interrupted as exc:
+        print(f"xpnet: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:  # raised by hand, or a handler this process had before main()
         print("xpnet: interrupted", file=sys.stderr)
         return 130

@@ -18,23 +18,31 @@ from ..nn.summary import architecture_line, parameter_count
 from ..optim import optimizer_from_options
 from ..training import Callback, fit
 from .options import choose_loss, parse_layers
+from .outdir import claim
 from .report import ProgressReporter, final_metrics, plot_curves, progress_mode, summary_line, write_history
 from .rundir import (
     MODEL_FILE,
     RUN_KEY,
-    check_out_dir,
     class_labels,
     cli_checkpoints,
     copy_checkpoint,
-    staged_dir,
     targets_for_loss,
 )
 
 
 def cmd_train(args) -> int:
-    # Everything that can be wrong is checked before training, and DIR is only created at the end.
+    # Everything that can be wrong is checked before training: first DIR (checked, locked, staged:
+    # outdir.py), which appears, whole, only at the end. The default DIR goes on to runs/NAME-2, ...
     out = Path(args.resume or args.out or f"runs/{Path(args.dataset).stem}")
-    check_out_dir(out, args.overwrite or args.resume is not None)
+    default = args.out is None and args.resume is None
+    with claim(out, args.overwrite or args.resume is not None, next_free=default) as out_dir:
+        if out_dir.path != out:
+            print(f"xpnet: {out} holds an earlier run; writing {out_dir.path}", file=sys.stderr)
+        return _train(args, out_dir)
+
+
+def _train(args, out_dir) -> int:
+    out = out_dir.path
     checkpoints = cli_checkpoints(args, out)  # --checkpoint-every / --resume: rundir.py
     backend = get_backend(args.backend, device=args.device)
     hidden = parse_layers(args.layers)
@@ -107,7 +115,7 @@ def cmd_train(args) -> int:
         "backend": backend.name,
         "epochs_run": len(history.epoch),
     }
-    with staged_dir(out, args.overwrite or bool(checkpoints)) as tmp:  # DIR held only our checkpoint
+    with out_dir.staged() as tmp:
         copy_checkpoint(out, tmp)
         save_model(tmp / MODEL_FILE, model, metadata={RUN_KEY: run})
         write_history(tmp, history)
