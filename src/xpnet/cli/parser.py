@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         "library's own generator (torch, cupy; always on a GPU) instead of NumPy on the host",
     )
     p.add_argument("--dtype", default="float32", help="float32 (default) or float64")
+    p.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="refuse a run estimated to need more (e.g. 64G; default: the memory available; none: no check)",
+    )
     _add_backend_args(p)
     p.add_argument(
         "--val-split",

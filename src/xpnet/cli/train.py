@@ -28,6 +28,7 @@ from .rundir import (
     copy_checkpoint,
     targets_for_loss,
 )
+from .sizing import check_fits
 
 
 def cmd_train(args) -> int:
@@ -60,6 +61,7 @@ def _train(args, out_dir) -> int:
         train_test_split(ds, val_split, seed=args.seed, name="--val-split") if val_split > 0 else (ds, None)
     )
     scaler = Standardizer.fit(train_ds.X)  # training rows only: validation stays unseen
+    check_fits(args, [ds.X.shape[1], *hidden, n_out], (len(ds.X), ds.X.shape[1], n_out), backend.is_gpu)
     model = mlp(
         [ds.X.shape[1], *hidden, n_out],
         activation=args.activation,
