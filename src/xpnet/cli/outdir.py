@@ -208,14 +208,29 @@ def _lock(real: Path) -> int | None:
 @contextlib.contextmanager
 def claim(out: Path, overwrite: bool, *, next_free: bool = False):
     """An OutDir for `out` (module docstring). next_free: `out` is the default one, so where it
-    holds another run (or another run is writing it) take the first free of out-2, out-3, ..."""
+    holds another run (or another run is writing it) take the first free of out-2, out-3, ...
+    Setting up and cleaning up hold SIGINT and SIGTERM back: a signal in the middle of either
+    would leave a lock file or a staging directory behind."""
+    with deferred():
+        out_dir, fd, created = _claim(out, overwrite, next_free)
+    try:
+        yield out_dir
+    finally:
+        with deferred():
+            shutil.rmtree(out_dir.staging, ignore_errors=True)
+            release(out_dir.real, fd)
+            if not out_dir.real.exists():
+                _remove_empty(created)
+
+
+def _claim(out: Path, overwrite: bool, next_free: bool) -> tuple[OutDir, int, list[Path]]:
     candidates = numbered(out) if next_free and not overwrite else iter([out])
     for path in candidates:
         real = check_out(path, overwrite) if not next_free else Path(os.path.realpath(path))
         if next_free and not overwrite and _taken(real):
             continue
         created = _make_parents(path, real.parent)
-        fd = None
+        fd, claimed = None, False
         try:
             try:
                 fd = _lock(real)
@@ -239,14 +254,12 @@ def claim(out: Path, overwrite: bool, *, next_free: bool = False):
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 is for the temporary name, not the result
-            try:
-                yield OutDir(path, real, staging)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-            return
+            claimed = True
+            return OutDir(path, real, staging), fd, created
         finally:
-            if fd is not None:
-                release(real, fd)
-            if not real.exists():
-                _remove_empty(created)
+            if not claimed:
+                if fd is not None:
+                    release(real, fd)
+                if not real.exists():
+                    _remove_empty(created)
     raise ConfigError(f"--out {out}: {out}-2 to {out}-{MAX_NUMBERED - 1} are all taken; choose an --out")

@@ -1,0 +1,112 @@
+"""SIGINT and SIGTERM (cli/signals.py, xpnet/_startup.py): sent to `xpnet train` at several
+moments (inside the package's import, a quarter and half a second in, in the middle of training)
+each ends the process with one line and status 130 or 143, no traceback, and nothing on disk;
+the swap of the run directory holds them back until it is done."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import _ONE_THREAD
+from helpers import SRC
+from xpnet.cli import signals
+
+LINES = {signal.SIGINT: ("xpnet: interrupted", 130), signal.SIGTERM: ("xpnet: terminated (SIGTERM)", 143)}
+
+
+def start(out: Path) -> subprocess.Popen:
+    env = dict(os.environ, **_ONE_THREAD, PYTHONPATH=str(SRC))
+    cmd = [sys.executable, "-m", "xpnet", "train", "--dataset", "digits", "--epochs", "100000", "--quiet"]
+    return subprocess.Popen(
+        [*cmd, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
+
+
+def wait_for(condition, proc, timeout=60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the moment never came"
+        time.sleep(0.001)
+
+
+def importing_numpy(proc):
+    """True once the child maps NumPy's compiled core: xpnet's import is under way (NumPy comes
+    in through xpnet.backend, after xpnet._startup, which is the package's first import)."""
+
+    def check():
+        try:
+            return "_multiarray_umath" in Path(f"/proc/{proc.pid}/maps").read_text()
+        except OSError:
+            return False
+
+    return check
+
+
+MOMENTS = ["while importing", "after 0.25 s", "after 0.5 s", "while training"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_a_signal_at_any_moment_gives_one_line_its_status_and_leaves_nothing(tmp_path, sig, moment):
+    if moment == "while importing" and not Path("/proc/self/maps").exists():
+        pytest.skip("needs /proc/PID/maps to see the moment")
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = start(work / "run")
+    try:
+        if moment == "while importing":
+            wait_for(importing_numpy(proc), proc)
+        elif moment == "while training":  # the staging directory exists from just before training
+            wait_for(lambda: any(p.name.endswith(".xpnet-tmp") for p in work.iterdir()), proc)
+            time.sleep(0.3)
+        else:
+            time.sleep(float(moment.split()[1]))
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    line, status = LINES[sig]
+    assert proc.returncode == status, (proc.returncode, err)
+    assert err.strip() == line and out == "", err
+    assert list(work.iterdir()) == []  # no run directory, staging directory or lock file
+
+
+def test_signals_wait_for_the_end_of_a_deferred_block():
+    with pytest.raises(signals.Interrupted) as caught, signals.handled():
+        with signals.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)  # a handler would run here, were the signal not held back
+            finished = True
+        time.sleep(0.01)  # ...it runs now
+    assert finished and caught.value.signum == signal.SIGTERM and caught.value.status == 143
+
+
+def test_a_second_signal_does_not_cut_the_first_ones_cleanup_short():
+    cleaned = False
+    with pytest.raises(signals.Interrupted) as caught, signals.handled():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C again, during the cleanup
+            time.sleep(0.01)
+            cleaned = True
+    assert cleaned and caught.value.status == 130
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the previous handler is back
+
+
+def test_importing_xpnet_as_a_library_changes_no_signal_handler():
+    code = "import signal as s, xpnet; print(s.getsignal(2) is s.default_int_handler, s.getsignal(15) == s.SIG_DFL)"
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert r.stdout.split() == ["True", "True"], (r.stdout, r.stderr)
