@@ -13,6 +13,7 @@ import sys
 
 from ..errors import XpnetError
 from . import signals
+from .flags import flag_message
 from .parser import build_parser
 
 __all__ = ["build_parser", "main"]
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 return args.func(args)
             except (XpnetError, OSError) as exc:  # OSError: what no check foresees (a full disk)
-                print(f"xpnet: error: {exc}", file=sys.stderr)
+                print(f"xpnet: error: {flag_message(exc, args)}", file=sys.stderr)  # flags, not parameters
                 return 2
     except signals.Interrupted as exc:
         print(f"xpnet: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ import argparse
 from ..version import __version__
 from . import catalog, evaluate, info, predict, train
 from . import export as export_cmd
+from .flags import OneLineParser
 
 
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
@@ -19,7 +20,7 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(  # its errors in one line; the sub-commands' parsers are of its class
         prog="xpnet", description="Train neural networks on NumPy, CuPy, PyTorch or array-api-strict."
     )
     parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
