@@ -36,3 +36,11 @@ def digits_features(tmp_path, n=40):
         tmp_path / "digits_in.csv", X[:n], delimiter=",", header=",".join(f"x{i}" for i in range(64)), comments=""
     )
     return y[:n]
+
+
+def assert_refused(r, *words):
+    """Exit status 2, one line on stderr naming each of `words`, no traceback."""
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+    for w in words:
+        assert w in r.stderr, (w, r.stderr)

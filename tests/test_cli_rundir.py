@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import _ONE_THREAD
+from cli_helpers import _ONE_THREAD, assert_refused
 from helpers import SRC
 from helpers import run_cli as _run_cli
 from xpnet.cli import outdir
@@ -26,13 +26,6 @@ RUN_FILES = ["curves.png", "history.csv", "history.json", "model.npz"]
 
 def run_cli(*args, **kwargs):
     return _run_cli(*args, env=_ONE_THREAD, timeout=120, **kwargs)
-
-
-def assert_refused(r, *words):
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
-    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
-    for w in words:
-        assert w in r.stderr, (w, r.stderr)
 
 
 def write_run(directory: Path, marker: str) -> None:
@@ -163,6 +156,15 @@ def test_a_second_writer_is_refused_while_the_first_runs(tmp_path):
     assert list(tmp_path.iterdir()) == []  # the lock file went with the lock
     assert run_cli(*XOR, "--out", out).returncode == 0
     assert sorted(p.name for p in out.iterdir()) == RUN_FILES
+
+
+def test_an_out_that_links_to_a_directory_is_replaced_through_the_link(tmp_path):
+    target = old_run(tmp_path)
+    (tmp_path / "link").symlink_to(target)
+    assert_refused(run_cli(*XOR, "--out", tmp_path / "link"), "--overwrite")
+    assert run_cli(*XOR, "--out", tmp_path / "link", "--overwrite").returncode == 0
+    assert (tmp_path / "link").is_symlink() and sorted(p.name for p in target.iterdir()) == RUN_FILES
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "run"]
 
 
 # --- the default DIR --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import resource
 
 import pytest
 
-from cli_helpers import _ONE_THREAD
+from cli_helpers import _ONE_THREAD, assert_refused
 from helpers import run_cli as _run_cli
 from xpnet.cli.options import parse_layers
 from xpnet.cli.sizing import parse_size, state_per_parameter
@@ -24,13 +24,6 @@ def run_cli(*args, limit=None, **kwargs):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     return _run_cli(*args, env=_ONE_THREAD, timeout=120, preexec_fn=cap if limit else None, **kwargs)
-
-
-def assert_refused(r, *words):
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
-    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
-    for w in words:
-        assert w in r.stderr, (w, r.stderr)
 
 
 MALFORMED = ["²", "64,,32", ",", "8,x", "0", "64,-1", "٦٤", "1e3", "64;32", "0x40"]
