@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -89,6 +90,24 @@ def test_signals_wait_for_the_end_of_a_deferred_block():
             finished = True
         time.sleep(0.01)  # ...it runs now
     assert finished and caught.value.signum == signal.SIGTERM and caught.value.status == 143
+
+
+def test_signals_wait_even_when_another_thread_receives_them():
+    started, release = threading.Event(), threading.Event()
+    other = threading.Thread(target=lambda: (started.set(), release.wait(10)))  # e.g. a BLAS worker
+    other.start()
+    started.wait()
+    finished = False
+    try:
+        with pytest.raises(signals.Interrupted) as caught, signals.handled():
+            with signals.deferred():
+                signal.pthread_kill(other.ident, signal.SIGINT)  # that thread does not block it
+                time.sleep(0.05)
+                finished = True
+    finally:
+        release.set()
+        other.join()
+    assert finished and caught.value.status == 130
 
 
 def test_a_second_signal_does_not_cut_the_first_ones_cleanup_short():

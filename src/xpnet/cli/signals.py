@@ -32,6 +32,12 @@ class Interrupted(KeyboardInterrupt):
         self.status = 128 + self.signum
 
 
+class _State:
+    received: int | None = None  # the first signal while handled(): the one that raises
+    pending: int | None = None  # received inside deferred(): raised at its end
+    deferring = 0  # depth of nested deferred() blocks
+
+
 @contextlib.contextmanager
 def handled():
     """Within the block SIGINT and SIGTERM raise Interrupted (the first one only); the previous
@@ -39,12 +45,15 @@ def handled():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    received: list[int] = []
 
     def on_signal(signum, frame):
-        if not received:  # later ones arrive during the cleanup of the first: let it finish
-            received.append(signum)
-            raise Interrupted(signum)
+        if _State.received is not None:  # later ones arrive during the cleanup of the first: let it finish
+            return
+        _State.received = signum
+        if _State.deferring:
+            _State.pending = signum
+            return
+        raise Interrupted(signum)
 
     previous = {s: signal.signal(s, on_signal) for s in HANDLED}
     try:
@@ -52,17 +61,24 @@ def handled():
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        _State.received = _State.pending = None
 
 
 @contextlib.contextmanager
 def deferred():
-    """Hold SIGINT and SIGTERM back (blocked, not lost) for the duration of the block; one that
-    arrived meanwhile is delivered, and handled, right after it."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+    """Hold SIGINT and SIGTERM back for the duration of the block; one that arrived meanwhile is
+    raised right after it. Blocked in this thread (for Python's own handlers, outside handled())
+    and, since the kernel may hand the signal to another thread (BLAS, OpenMP), also held back
+    by the handler of handled()."""
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED) if main and hasattr(signal, "pthread_sigmask") else None
+    _State.deferring += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _State.deferring -= 1
+        if old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)  # a blocked signal is handled here
+        if not _State.deferring and _State.pending is not None:
+            signum, _State.pending = _State.pending, None
+            raise Interrupted(signum)
