@@ -212,6 +212,7 @@ OUT_CASES = {
     "under /proc": lambda tmp_path: (Path("/proc/xpnet-run"), ["/proc", "kernel file system"]),
     "under /proc/self": lambda tmp_path: (Path("/proc/self/run"), ["kernel file system"]),
     "a file as parent": _file_as_parent,
+    "the root directory": lambda tmp_path: (Path("/"), ["root directory"]),
     "unwritable parent": _unwritable,
 }
 

@@ -107,6 +107,8 @@ def check_out(out: Path, overwrite: bool) -> Path:
     if out.is_symlink() and not out.exists():
         raise ConfigError(f"--out {out}: a dangling symbolic link (to {os.readlink(out)})")
     real = Path(os.path.realpath(out))
+    if real == real.parent:
+        raise ConfigError(f"--out {out}: the root directory cannot be a run directory")
     if any(real == Path(k) or Path(k) in real.parents for k in _KERNEL_FILE_SYSTEMS):
         raise ConfigError(f"--out {out}: {real} is in a kernel file system, not a place for a run directory")
     if real.exists() and not real.is_dir():
