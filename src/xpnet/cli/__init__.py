@@ -1,9 +1,10 @@
 """The command line: `xpnet backends`, `xpnet example NAME`, `xpnet train`, `xpnet evaluate`,
 `xpnet predict` (parser.py; one module per command).
 
-Errors xpnet raises on purpose (XpnetError) print one line to stderr and exit with status 2.
-Everything `train` needs is checked (data set, options, output directory) before it trains, and
-its output directory appears only once complete (rundir.staged_dir). Progress goes to stderr;
+Errors xpnet raises on purpose (XpnetError) print one line to stderr, naming the flag
+(flags.py), and exit with status 2; SIGINT and SIGTERM one line and 130 or 143 (signals.py).
+Everything `train` needs is checked (data set, options, output directory, size) before it trains,
+and its output directory appears only once complete (outdir.claim). Progress goes to stderr;
 results (the summary line or one JSON object with --json) go to stdout.
 """
 
