@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from cli_helpers import _ONE_THREAD, assert_refused
 from helpers import SRC
 from helpers import run_cli as _run_cli
-from xpnet.cli import outdir
+from xpnet.cli import outdir, signals
 from xpnet.errors import ConfigError
 
 XOR = ("train", "--dataset", "xor", "--epochs", "2", "--quiet")
@@ -56,7 +57,7 @@ def old_run(tmp_path) -> Path:
 _CHILD = """
 import os, signal, sys
 from pathlib import Path
-from xpnet.cli import outdir
+from xpnet.cli import outdir, signals
 out, where = Path(sys.argv[1]), sys.argv[2]
 die = lambda: os.kill(os.getpid(), signal.SIGKILL)
 real_exchange, real_rename = outdir._exchange, os.rename
@@ -128,6 +129,23 @@ def test_after_every_step_of_the_swap_the_directory_is_one_run_whole(tmp_path, m
     assert len(seen) >= 2  # the exchange and the removal of the old run
     assert all(s in (whole("old"), whole("new")) for s in seen), seen
     assert seen[-1] == whole("new") and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_ctrl_c_in_the_middle_of_the_swap_keeps_the_new_run(tmp_path, monkeypatch):
+    out = old_run(tmp_path)
+    real_exchange = outdir._exchange
+
+    def exchange_interrupted(a, b):  # Ctrl-C arrives while the swap runs
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        return real_exchange(a, b)
+
+    monkeypatch.setattr(outdir, "_exchange", exchange_interrupted)
+    with pytest.raises(signals.Interrupted), signals.handled():
+        with outdir.claim(out, overwrite=True) as d:
+            write_run(d.staging, "new")
+            d.commit()
+    assert contents(out) == whole("new") and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 def test_a_failed_run_leaves_the_old_directory_and_nothing_else(tmp_path):
