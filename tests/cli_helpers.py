@@ -44,3 +44,18 @@ def assert_refused(r, *words):
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
     for w in words:
         assert w in r.stderr, (w, r.stderr)
+
+
+def run_main(capsys, *args):
+    """`xpnet ARGS` in this process, saving an interpreter's start-up per case: a CompletedProcess."""
+    import subprocess
+
+    from xpnet.cli import main
+
+    capsys.readouterr()
+    try:
+        status = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse
+        status = exc.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), status, out, err)

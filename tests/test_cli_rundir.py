@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import _ONE_THREAD, assert_refused
+from cli_helpers import _ONE_THREAD, assert_refused, run_main
 from helpers import SRC
 from helpers import run_cli as _run_cli
-from xpnet.cli import outdir, signals
+from xpnet.cli import outdir, signals, train
 from xpnet.errors import ConfigError
 
 XOR = ("train", "--dataset", "xor", "--epochs", "2", "--quiet")
@@ -57,7 +57,7 @@ def old_run(tmp_path) -> Path:
 _CHILD = """
 import os, signal, sys
 from pathlib import Path
-from xpnet.cli import outdir, signals
+from xpnet.cli import outdir, signals, train
 out, where = Path(sys.argv[1]), sys.argv[2]
 die = lambda: os.kill(os.getpid(), signal.SIGKILL)
 real_exchange, real_rename = outdir._exchange, os.rename
@@ -160,27 +160,27 @@ def test_a_failed_run_leaves_the_old_directory_and_nothing_else(tmp_path):
 # --- one writer ----------------------------------------------------------------------------------
 
 
-def test_a_second_writer_is_refused_while_the_first_runs(tmp_path):
+def test_a_second_writer_is_refused_while_the_first_runs(tmp_path, capsys):
     out = tmp_path / "run"
     with outdir.claim(out, overwrite=False) as first:  # this process is the first writer
         r = run_cli(*XOR, "--out", out)
         assert_refused(r, "--out", "another xpnet train", f"process {os.getpid()}")
-        r = run_cli(*XOR, "--out", out, "--overwrite")
+        r = run_main(capsys, *XOR, "--out", out, "--overwrite")  # in this process: a lock is per open file
         assert_refused(r, "another xpnet train")
         assert list(first.staging.iterdir()) == [] and not out.exists()
         with pytest.raises(ConfigError, match="another xpnet train"):
             with outdir.claim(out, overwrite=True):
                 pass
     assert list(tmp_path.iterdir()) == []  # the lock file went with the lock
-    assert run_cli(*XOR, "--out", out).returncode == 0
+    assert run_main(capsys, *XOR, "--out", out).returncode == 0
     assert sorted(p.name for p in out.iterdir()) == RUN_FILES
 
 
-def test_an_out_that_links_to_a_directory_is_replaced_through_the_link(tmp_path):
+def test_an_out_that_links_to_a_directory_is_replaced_through_the_link(tmp_path, capsys):
     target = old_run(tmp_path)
     (tmp_path / "link").symlink_to(target)
-    assert_refused(run_cli(*XOR, "--out", tmp_path / "link"), "--overwrite")
-    assert run_cli(*XOR, "--out", tmp_path / "link", "--overwrite").returncode == 0
+    assert_refused(run_main(capsys, *XOR, "--out", tmp_path / "link"), "--overwrite")
+    assert run_main(capsys, *XOR, "--out", tmp_path / "link", "--overwrite").returncode == 0
     assert (tmp_path / "link").is_symlink() and sorted(p.name for p in target.iterdir()) == RUN_FILES
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "run"]
 
@@ -188,26 +188,24 @@ def test_an_out_that_links_to_a_directory_is_replaced_through_the_link(tmp_path)
 # --- the default DIR --------------------------------------------------------------------------------
 
 
-def test_a_second_run_with_the_default_out_writes_the_next_number(tmp_path):
-    first = run_cli(*XOR, cwd=tmp_path)
+def test_a_second_run_with_the_default_out_writes_the_next_number(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = run_main(capsys, *XOR)
     assert first.returncode == 0 and first.stderr == "" and "wrote runs/xor" in first.stdout, first.stderr
-    second = run_cli(*XOR, cwd=tmp_path)
+    second = run_main(capsys, *XOR)
     assert second.returncode == 0, second.stderr
     assert second.stderr.strip() == "xpnet: runs/xor holds an earlier run; writing runs/xor-2"
     assert second.stdout.strip().endswith("wrote runs/xor-2")
     with outdir.claim(tmp_path / "runs" / "xor-3", overwrite=False):  # being written: taken too
-        third = run_cli(*XOR, "--json", cwd=tmp_path)
+        third = run_main(capsys, *XOR, "--json")
     assert third.returncode == 0 and '"out": "runs/xor-4"' in third.stdout, third.stderr
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["xor", "xor-2", "xor-4"]
     assert sorted(p.name for p in (tmp_path / "runs" / "xor-2").iterdir()) == RUN_FILES
-    explicit = run_cli(*XOR, "--out", "runs/xor", cwd=tmp_path)  # an explicit --out is not renumbered
+    explicit = run_main(capsys, *XOR, "--out", "runs/xor")  # an explicit --out is not renumbered
     assert_refused(explicit, "--overwrite")
 
 
 # --- fail before work ----------------------------------------------------------------------------------
-
-# with this many epochs a run that started training would not end within the test's timeout
-LONG = ("train", "--dataset", "digits", "--epochs", "100000", "--quiet")
 
 
 def _dangling(tmp_path):
@@ -236,10 +234,11 @@ OUT_CASES = {
 
 
 @pytest.mark.parametrize("case", list(OUT_CASES), ids=list(OUT_CASES))
-def test_an_out_that_cannot_be_written_is_refused_before_training(tmp_path, case):
+def test_an_out_that_cannot_be_written_is_refused_before_training(tmp_path, capsys, monkeypatch, case):
     if case == "unwritable parent" and os.geteuid() == 0:
         pytest.skip("root writes into read-only directories")
     out, words = OUT_CASES[case](tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
-    assert_refused(run_cli(*LONG, "--out", out), "--out", *words)
+    monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("training started"))
+    assert_refused(run_main(capsys, *XOR, "--out", out), "--out", *words)
     assert sorted(p.name for p in tmp_path.iterdir()) == before

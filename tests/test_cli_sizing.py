@@ -8,7 +8,7 @@ import resource
 
 import pytest
 
-from cli_helpers import _ONE_THREAD, assert_refused
+from cli_helpers import _ONE_THREAD, assert_refused, run_main
 from helpers import run_cli as _run_cli
 from xpnet.cli.options import parse_layers
 from xpnet.cli.sizing import parse_size, state_per_parameter
@@ -41,8 +41,8 @@ def test_well_formed_layers():
 
 
 @pytest.mark.parametrize("text", ["²", "64,,32", ","])
-def test_malformed_layers_on_the_command_line(tmp_path, text):
-    assert_refused(run_cli(*DIGITS, "--layers", text, "--out", tmp_path / "run"), "--layers", repr(text))
+def test_malformed_layers_on_the_command_line(tmp_path, capsys, text):
+    assert_refused(run_main(capsys, *DIGITS, "--layers", text, "--out", tmp_path / "run"), "--layers", repr(text))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -53,12 +53,12 @@ def test_a_network_that_cannot_fit_is_refused_at_once_with_the_figure(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_max_memory_sets_the_limit_or_turns_the_check_off(tmp_path):
-    r = run_cli(*DIGITS, "--layers", "2000", "--max-memory", "1M", "--out", tmp_path / "a")
+def test_max_memory_sets_the_limit_or_turns_the_check_off(tmp_path, capsys):
+    r = run_main(capsys, *DIGITS, "--layers", "2000", "--max-memory", "1M", "--out", tmp_path / "a")
     assert_refused(r, "--layers 2000", "the --max-memory limit (1.0 MiB)", "MiB")
     assert list(tmp_path.iterdir()) == []
     for i, size in enumerate(["1G", "none"]):
-        r = run_cli(*DIGITS, "--layers", "2000", "--max-memory", size, "--out", tmp_path / f"ok{i}")
+        r = run_main(capsys, *DIGITS, "--layers", "2000", "--max-memory", size, "--out", tmp_path / f"ok{i}")
         assert r.returncode == 0 and r.stderr == "", r.stderr
 
 
