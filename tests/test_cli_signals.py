@@ -17,6 +17,7 @@ import pytest
 
 from cli_helpers import _ONE_THREAD
 from helpers import SRC
+from xpnet import _startup
 from xpnet.cli import signals
 
 LINES = {signal.SIGINT: ("xpnet: interrupted", 130), signal.SIGTERM: ("xpnet: terminated (SIGTERM)", 143)}
@@ -129,3 +130,22 @@ def test_importing_xpnet_as_a_library_changes_no_signal_handler():
     env = dict(os.environ, PYTHONPATH=str(SRC))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert r.stdout.split() == ["True", "True"], (r.stdout, r.stderr)
+
+
+COMMAND_LINES = {
+    ("python", "-m", "xpnet", "train"): True,
+    ("python", "-X", "importtime", "-m", "xpnet"): True,
+    ("python", "-mxpnet", "train"): True,
+    ("/venv/bin/python", "/venv/bin/xpnet", "train"): True,
+    ("python", "-m", "pytest", "tests"): False,
+    ("python", "-m", "xpnet.trask"): False,
+    ("python", "-c", "import xpnet"): False,
+    ("python", "script.py", "-m", "xpnet"): False,
+    ("python",): False,
+}
+
+
+@pytest.mark.parametrize("argv", list(COMMAND_LINES), ids=[" ".join(a) for a in COMMAND_LINES])
+def test_only_the_xpnet_command_takes_the_start_up_handlers(monkeypatch, argv):
+    monkeypatch.setattr(sys, "orig_argv", list(argv), raising=False)
+    assert _startup.is_the_command() is COMMAND_LINES[argv]

@@ -37,8 +37,10 @@ def is_the_command() -> bool:
 
 
 def _exit_now(signum, frame):
-    os.write(2, _LINES.get(signum, b"xpnet: signal\n"))
-    os._exit(128 + signum)
+    try:
+        os.write(2, _LINES.get(signum, b"xpnet: signal\n"))
+    finally:  # even with stderr closed
+        os._exit(128 + signum)
 
 
 def guard() -> None:
