@@ -23,12 +23,27 @@ from xpnet.cli import signals
 LINES = {signal.SIGINT: ("xpnet: interrupted", 130), signal.SIGTERM: ("xpnet: terminated (SIGTERM)", 143)}
 
 
-def start(out: Path) -> subprocess.Popen:
+def start(out: Path, sigint=signal.SIG_DFL) -> subprocess.Popen:
+    """xpnet train in a child whose SIGINT is `sigint` at start (whatever the test runner's is)."""
     env = dict(os.environ, **_ONE_THREAD, PYTHONPATH=str(SRC))
     cmd = [sys.executable, "-m", "xpnet", "train", "--dataset", "digits", "--epochs", "100000", "--quiet"]
+
+    def dispositions():
+        signal.signal(signal.SIGINT, sigint)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
     return subprocess.Popen(
-        [*cmd, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+        [*cmd, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+        preexec_fn=dispositions,
     )
+
+
+def training(work: Path):
+    return lambda: any(p.name.endswith(".xpnet-tmp") for p in work.iterdir())  # from just before training
 
 
 def wait_for(condition, proc, timeout=60.0) -> None:
@@ -66,7 +81,7 @@ def test_a_signal_at_any_moment_gives_one_line_its_status_and_leaves_nothing(tmp
     proc = start(work / "run")
     try:
         if moment == "while training":  # the staging directory exists from just before training
-            wait_for(lambda: any(p.name.endswith(".xpnet-tmp") for p in work.iterdir()), proc)
+            wait_for(training(work), proc)
             time.sleep(0.3)
         else:  # never before xpnet's first line runs (on a loaded machine the interpreter may start slowly)
             if Path("/proc/self/maps").exists():
@@ -83,6 +98,23 @@ def test_a_signal_at_any_moment_gives_one_line_its_status_and_leaves_nothing(tmp
     assert proc.returncode == status, (proc.returncode, err)
     assert err.strip() == line and out == "", err
     assert list(work.iterdir()) == []  # no run directory, staging directory or lock file
+
+
+def test_a_sigint_ignored_by_whoever_started_xpnet_stays_ignored(tmp_path):
+    proc = start(tmp_path / "run", sigint=signal.SIG_IGN)  # as a shell starts a background job
+    try:
+        wait_for(training(tmp_path), proc)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143 and err.strip() == "xpnet: terminated (SIGTERM)", err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_signals_wait_for_the_end_of_a_deferred_block():
@@ -120,11 +152,24 @@ def test_a_second_signal_does_not_cut_the_first_ones_cleanup_short():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)
         finally:
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C again, during the cleanup
-            time.sleep(0.01)
-            cleaned = True
-    assert cleaned and caught.value.status == 130
+            with signals.deferred():  # as the run directory's cleanup
+                os.kill(os.getpid(), signal.SIGTERM)  # another signal, during the cleanup
+                time.sleep(0.01)
+                cleaned = True
+    assert cleaned and caught.value.status == 130  # the first one's
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the previous handler is back
+
+
+def test_a_swallowed_interrupt_does_not_make_the_process_deaf():
+    with pytest.raises(signals.Interrupted) as caught, signals.handled():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:  # a library that catches it and goes on
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+    assert caught.value.status == 143
 
 
 def test_importing_xpnet_as_a_library_changes_no_signal_handler():

@@ -46,7 +46,8 @@ def _exit_now(signum, frame):
 def guard() -> None:
     if is_the_command():
         for s in _LINES:
-            signal.signal(s, _exit_now)
+            if signal.getsignal(s) != signal.SIG_IGN:  # ignored by whoever started us (a background job): stays so
+                signal.signal(s, _exit_now)
 
 
 guard()

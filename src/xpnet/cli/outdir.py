@@ -213,16 +213,19 @@ def claim(out: Path, overwrite: bool, *, next_free: bool = False):
     holds another run (or another run is writing it) take the first free of out-2, out-3, ...
     Setting up and cleaning up hold SIGINT and SIGTERM back: a signal in the middle of either
     would leave a lock file or a staging directory behind."""
-    with deferred():
-        out_dir, fd, created = _claim(out, overwrite, next_free)
+    claimed = None
     try:
-        yield out_dir
+        with deferred():  # a signal held back here is raised on leaving it: `claimed` is cleaned up then
+            claimed = _claim(out, overwrite, next_free)
+        yield claimed[0]
     finally:
-        with deferred():
-            shutil.rmtree(out_dir.staging, ignore_errors=True)
-            release(out_dir.real, fd)
-            if not out_dir.real.exists():
-                _remove_empty(created)
+        if claimed is not None:
+            out_dir, fd, created = claimed
+            with deferred():
+                shutil.rmtree(out_dir.staging, ignore_errors=True)
+                release(out_dir.real, fd)
+                if not out_dir.real.exists():
+                    _remove_empty(created)
 
 
 def _claim(out: Path, overwrite: bool, next_free: bool) -> tuple[OutDir, int, list[Path]]:
