@@ -49,27 +49,29 @@ def test_malformed_layers_on_the_command_line(tmp_path, capsys, text):
 def test_a_network_that_cannot_fit_is_refused_at_once_with_the_figure(tmp_path):
     r = run_cli(*DIGITS, "--layers", "1000000000", "--out", tmp_path / "run", limit=ADDRESS_SPACE)
     # parameters alone: (64 + 1) x 1e9 + (1e9 + 1) x 10 float32 values, 279.4 GiB
-    assert_refused(r, "--layers 1000000000", "parameters: 279.4 GiB", "memory available", "--max-memory")
+    assert_refused(r, "--layers 1000000000", "parameters: 279 GiB", "memory available", "--max-memory")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_max_memory_sets_the_limit_or_turns_the_check_off(tmp_path, capsys):
     r = run_main(capsys, *DIGITS, "--layers", "2000", "--max-memory", "1M", "--out", tmp_path / "a")
-    assert_refused(r, "--layers 2000", "the --max-memory limit (1.0 MiB)", "MiB")
+    assert_refused(r, "--layers 2000", "the --max-memory limit (1 MiB)", "MiB")
     assert list(tmp_path.iterdir()) == []
     for i, size in enumerate(["1G", "none"]):
         r = run_main(capsys, *DIGITS, "--layers", "2000", "--max-memory", size, "--out", tmp_path / f"ok{i}")
         assert r.returncode == 0 and r.stderr == "", r.stderr
 
 
-@pytest.mark.parametrize("text", ["1x", "-5G", "0", "", "G", "1.5.2G"])
+@pytest.mark.parametrize("text", ["1x", "-5G", "0", "", "G", "1.5G"])
 def test_malformed_max_memory(text):
-    with pytest.raises(ConfigError, match="^--max-memory: expected a size"):
+    with pytest.raises(ConfigError, match="^--max-memory: expected a positive number of bytes"):
         parse_size(text)
 
 
 def test_sizes():
-    assert parse_size("64G") == 64 * 2**30 and parse_size("1.5GiB") == 1.5 * 2**30 and parse_size("500m") == 500 * 2**20
+    assert (
+        parse_size("64G") == 64 * 2**30 and parse_size("1536MiB") == 1.5 * 2**30 and parse_size("500m") == 500 * 2**20
+    )
     assert parse_size("123") == 123 and parse_size("none") is None
 
 

@@ -10,7 +10,8 @@ What a run holds, in elements of --dtype (P: the number of parameters):
   activations: each layer's output, pre-activation and gradient for a batch, 3 x batch x widths;
   the data: a standardized float64 copy on the host and one in --dtype for the backend.
 The limit is the memory available now (MemAvailable, and the process's address-space limit
-where one is set); --max-memory SIZE sets another (e.g. 64G), --max-memory none skips the check.
+where one is set); --max-memory SIZE sets another (e.g. 64G, sizes as io/limits.py reads them),
+--max-memory none skips the check.
 On a GPU the device's memory is what counts and is not known here: the check is skipped there.
 
 Host-side: NumPy is fine here.
@@ -20,37 +21,26 @@ from __future__ import annotations
 
 import math
 import os
-import re
 
 import numpy as np
 
 from ..errors import ConfigError
+from ..io import limits
 from ..optim import optimizer_from_options
 from ..tree import tree_flatten
 
 _BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
-_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 _PROBE = 4096  # elements of the probe parameter the optimizer's state is measured on
 
 
 def parse_size(text: str | None) -> float | None:
-    """--max-memory: '64G', '500M', '1.5GiB', '123456' (bytes) -> bytes; 'none' -> None (no check)."""
+    """--max-memory: '64G', '500M', '123456' (bytes), as the XPNET_MAX_* limits take sizes
+    (io/limits.py) -> bytes; 'none' -> None (no check); not given -> NaN (the memory available)."""
     if text is None:
-        return math.nan  # not given: the memory available
-    t = str(text).strip().lower()
-    if t == "none":
+        return math.nan
+    if str(text).strip().lower() == "none":
         return None
-    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(?:i?b)?", t, re.ASCII)
-    if m is None or float(m[1]) <= 0:
-        raise ConfigError(f"--max-memory: expected a size like 8G, 500M or 1.5GiB, or none, got {text!r}")
-    return float(m[1]) * _UNITS[m[2]]
-
-
-def human(n: float) -> str:
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{int(n)} B"
+    return limits.parse_bytes("--max-memory", str(text))
 
 
 def available_memory() -> float:
@@ -123,8 +113,9 @@ def check_fits(args, widths: list[int], data: tuple, on_gpu: bool) -> None:
     total = sum(parts.values())
     if total > limit:
         what = "the --max-memory limit" if given else "the memory available"
-        detail = "; ".join(f"{name}: {human(v)}" for name, v in parts.items())
+        size = limits.size_text
+        detail = "; ".join(f"{name}: {size(v)}" for name, v in parts.items())
         raise ConfigError(
-            f"--layers {args.layers}: the run needs about {human(total)} ({detail}), more than {what} "
-            f"({human(limit)}); choose smaller --layers or --batch-size, or set the limit with --max-memory SIZE"
+            f"--layers {args.layers}: the run needs about {size(total)} ({detail}), more than {what} "
+            f"({size(limit)}); choose smaller --layers or --batch-size, or set the limit with --max-memory SIZE"
         )
