@@ -36,3 +36,26 @@ def digits_features(tmp_path, n=40):
         tmp_path / "digits_in.csv", X[:n], delimiter=",", header=",".join(f"x{i}" for i in range(64)), comments=""
     )
     return y[:n]
+
+
+def assert_refused(r, *words):
+    """Exit status 2, one line on stderr naming each of `words`, no traceback."""
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+    for w in words:
+        assert w in r.stderr, (w, r.stderr)
+
+
+def run_main(capsys, *args):
+    """`xpnet ARGS` in this process, saving an interpreter's start-up per case: a CompletedProcess."""
+    import subprocess
+
+    from xpnet.cli import main
+
+    capsys.readouterr()
+    try:
+        status = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse
+        status = exc.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), status, out, err)

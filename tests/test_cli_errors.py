@@ -38,7 +38,7 @@ BAD_TRAIN = {
     "momentum": (["--dataset", "xor", "--optimizer", "sgd", "--momentum", "1.5"], ["momentum"]),
     "momentum for adam": (["--dataset", "xor", "--momentum", "0.9"], ["momentum", "adam"]),
     "epochs": (["--dataset", "xor", "--epochs", "0"], ["epochs"]),
-    "batch size": (["--dataset", "xor", "--batch-size", "0"], ["batch_size"]),
+    "batch size": (["--dataset", "xor", "--batch-size", "0"], ["--batch-size"]),
     "val split": (["--dataset", "xor", "--val-split", "1.0"], ["val-split"]),
     "patience": (["--dataset", "xor", "--patience", "-1"], ["patience"]),
     "l2": (["--dataset", "xor", "--l2", "-1"], ["l2"]),
@@ -49,7 +49,7 @@ BAD_TRAIN = {
     "loss for task": (["--dataset", "xor", "--loss", "mse"], ["mse", "softmax_cross_entropy"]),
     "dtype": (["--dataset", "xor", "--dtype", "float8"], ["float8"]),
     "backend": (["--dataset", "xor", "--backend", "tensorflow"], ["tensorflow"]),
-    "device rng": (["--dataset", "xor", "--backend", "numpy", "--device-rng"], ["device_rng", "numpy"]),
+    "device rng": (["--dataset", "xor", "--backend", "numpy", "--device-rng"], ["--device-rng", "numpy"]),
 }
 
 

@@ -8,6 +8,7 @@ per-library accelerators of the step, io reads and writes files, trask holds the
 
 import sys as _sys
 
+from . import _startup as _startup  # first: a Ctrl-C of the xpnet command during the imports below
 from . import nn, optim
 from .backend import Backend, HostRandom, backend_of, get_backend, list_backends, to_numpy
 from .errors import (

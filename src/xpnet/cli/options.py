@@ -3,19 +3,22 @@ data set calls for (each loss says its task itself: nn/losses.py)."""
 
 from __future__ import annotations
 
+import re
+
 from ..errors import ConfigError
 from ..nn.losses import LOSSES, losses_for
 
 
 def parse_layers(text: str) -> list[int]:
-    """ "64,32" -> [64, 32]; "" -> [] (no hidden layer: a linear model)."""
+    """ "64,32" -> [64, 32]; "" -> [] (no hidden layer: a linear model). Sizes are ASCII digits
+    (int() would also take "²" or other scripts' digits), and no size may be left out ("64,,32", ",")."""
+    if not str(text).strip():
+        return []
     sizes = []
     for part in str(text).split(","):
         part = part.strip()
-        if not part:
-            continue
-        if not part.isdigit() or int(part) <= 0:
-            raise ConfigError(f"layers: expected comma-separated positive integers like 64,32, got {text!r}")
+        if not re.fullmatch(r"[0-9]+", part, re.ASCII) or int(part) <= 0:
+            raise ConfigError(f"--layers: expected comma-separated positive integers like 64,32, got {text!r}")
         sizes.append(int(part))
     return sizes
 

@@ -7,6 +7,7 @@ import argparse
 from ..version import __version__
 from . import catalog, evaluate, info, predict, train
 from . import export as export_cmd
+from .flags import OneLineParser
 
 
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
@@ -24,7 +25,7 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(  # its errors in one line; the sub-commands' parsers are of its class
         prog="xpnet", description="Train neural networks on NumPy, CuPy, PyTorch or array-api-strict."
     )
     parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
@@ -87,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         "library's own generator (torch, cupy; always on a GPU) instead of NumPy on the host",
     )
     p.add_argument("--dtype", default="float32", help="float32 (default) or float64")
+    p.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="refuse a run estimated to need more (e.g. 64G; default: the memory available; none: no check)",
+    )
     _add_backend_args(p)
     p.add_argument(
         "--val-split",

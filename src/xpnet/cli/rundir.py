@@ -1,19 +1,16 @@
 """A training run's directory: what `xpnet train` writes (model.npz with the run's metadata,
 history, curves; checkpoint.npz with --checkpoint-every, read back by --resume) and
-`xpnet evaluate` / `xpnet predict` read back. Writes are staged so that a failed run leaves
-nothing behind: the directory appears complete or not at all.
+`xpnet evaluate` / `xpnet predict` read back. Where and how it is written, staged so that a
+failed or interrupted run leaves nothing behind, is outdir.py.
 
 Host-side I/O: NumPy is fine here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,39 +22,6 @@ from ..io import load_model
 from ..io.checkpoint_file import checkpoint_path, read_checkpoint
 from ..io.run_record import check_run_record
 from ..training import CheckpointCallback
-
-
-def check_out_dir(out: Path, overwrite: bool) -> None:
-    """Refuse an existing non-empty output directory (unless overwrite) or a file in its place."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"--out {out}: directory exists and is not empty; pass --overwrite to replace it")
-
-
-@contextlib.contextmanager
-def staged_dir(out: Path, overwrite: bool = False):
-    """Yield an empty temporary directory beside `out`; on success it is renamed to `out` (an
-    existing one is replaced only with overwrite), on any error it is removed, so `out` is either
-    complete or untouched."""
-    check_out_dir(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 is for the temporary name, not the result
-    try:
-        yield tmp
-        old = None
-        if out.exists():
-            old = out.parent / f"{tmp.name}.old"
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def targets_for_loss(ds, loss_name: str) -> np.ndarray:
@@ -150,6 +114,7 @@ def csv_text(columns: dict) -> str:
 
 # what does not change the numbers; and --epochs may grow: a resumed run can also go on longer
 _NOT_COMPARED = ("func", "command", "quiet", "json", "overwrite", "out", "resume", "checkpoint_every", "epochs")
+_NOT_COMPARED += ("max_memory",)
 
 
 def cli_checkpoints(args, out: Path) -> list:

@@ -20,6 +20,7 @@ from .device import cli_backend
 from .evaluate import regression_metrics
 from .heldout import split_record
 from .options import choose_loss, parse_layers
+from .outdir import claim
 from .report import (
     ProgressReporter,
     epoch_numbers,
@@ -34,20 +35,28 @@ from .report import (
 from .rundir import (
     MODEL_FILE,
     RUN_KEY,
-    check_out_dir,
     class_labels,
     cli_checkpoints,
     copy_checkpoint,
-    staged_dir,
     targets_for_loss,
 )
 from .schedule import cli_learning_rate
+from .sizing import check_fits
 
 
 def cmd_train(args) -> int:
-    # Everything that can be wrong is checked before training, and DIR is only created at the end.
+    # Everything that can be wrong is checked before training: first DIR (checked, locked, staged:
+    # outdir.py), which appears, whole, only at the end. The default DIR goes on to runs/NAME-2, ...
     out = Path(args.resume or args.out or f"runs/{Path(args.dataset).stem}")
-    check_out_dir(out, args.overwrite or args.resume is not None)
+    default = args.out is None and args.resume is None
+    with claim(out, args.overwrite or args.resume is not None, next_free=default) as out_dir:
+        if out_dir.path != out:
+            print(f"xpnet: {out} holds an earlier run; writing {out_dir.path}", file=sys.stderr)
+        return _train(args, out_dir)
+
+
+def _train(args, out_dir) -> int:
+    out = out_dir.path
     checkpoints = cli_checkpoints(args, out)  # --checkpoint-every / --resume: rundir.py
     backend = cli_backend(args)
     hidden = parse_layers(args.layers)
@@ -65,6 +74,7 @@ def cmd_train(args) -> int:
         train_test_split(ds, val_split, seed=args.seed, name="--val-split") if val_split > 0 else (ds, None)
     )
     scaler = Standardizer.fit(train_ds.X)  # training rows only: validation stays unseen
+    check_fits(args, [ds.X.shape[1], *hidden, n_out], (len(ds.X), ds.X.shape[1], n_out), backend.is_gpu)
     model = mlp(
         [ds.X.shape[1], *hidden, n_out],
         activation=args.activation,
@@ -124,7 +134,7 @@ def cmd_train(args) -> int:
         "split": split_record(ds, val_split, args.seed),  # the held-out rows evaluate scores
         "learning_rate": repr(rate),  # the rate, or the schedule over the run's steps
     }
-    with staged_dir(out, args.overwrite or bool(checkpoints)) as tmp:  # DIR held only our checkpoint
+    with out_dir.staged() as tmp:
         copy_checkpoint(out, tmp)
         save_model(tmp / MODEL_FILE, model, metadata={RUN_KEY: run})
         write_history(tmp, history)

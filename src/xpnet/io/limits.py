@@ -44,6 +44,9 @@ def _parse(name: str, text: str) -> int:
     return int(digits) * scale
 
 
+parse_bytes = _parse  # the command line's --max-memory takes sizes the same way (cli/sizing.py)
+
+
 def limit(name: str) -> int:
     """The limit `name` (one of DEFAULTS), from the environment or its default."""
     text = os.environ.get(name)
