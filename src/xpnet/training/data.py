@@ -94,6 +94,32 @@ def prepare_data(model, X: Any, y: Any, loss: Any, *, name: str = "") -> tuple[A
     return X, y, loss
 
 
+def prepare_weights(model, weights: Any, n_rows: int, *, name: str = "sample_weight") -> Any:
+    """Sample weights ready for training: a 1-D array of the model's dtype, one per row, finite,
+    non-negative and not all zero (checked on the device, a few scalars read back)."""
+    xp = model.backend.xp
+    w = _as_array(model, weights, name)
+    if not xp.isdtype(w.dtype, ("real floating", "integral", "bool")):
+        raise DataError(f"{name}: expected real numbers, got dtype {w.dtype}")
+    if w.ndim != 1 or w.shape[0] != n_rows:
+        raise ShapeError(f"{name}: expected one weight per sample, shape ({n_rows},), got {tuple(w.shape)}")
+    w = xp.astype(w, model.dtype)
+    if not bool(xp.all(xp.isfinite(w))):
+        raise DataError(f"{name}: contains NaN or infinite values")
+    if not bool(xp.all(w >= 0)):
+        raise DataError(f"{name}: weights must be non-negative, got a negative one")
+    if not bool(xp.any(w > 0)):
+        raise DataError(f"{name}: every weight is 0; at least one sample must count")
+    return w
+
+
+def split_weights(model, w: Any, fraction: float, seed: int | None) -> tuple[Any, Any]:
+    """(w_train, w_val): sample weights split like the rows by `split_data` for `seed`."""
+    b, xp = model.backend, model.backend.xp
+    kept, held = (b.asarray(rows) for rows in split_rows(w.shape[0], fraction, seed))
+    return xp.take(w, kept, axis=0), xp.take(w, held, axis=0)
+
+
 def split_data(model, X: Any, y: Any, fraction: float, seed: int | None) -> tuple[Any, Any, Any, Any]:
     """(X_train, y_train, X_val, y_val): the rows io.split.split_rows holds out for `seed`."""
     b, xp = model.backend, model.backend.xp
