@@ -24,6 +24,16 @@ from .data import check_batch_rows, prepare_data, prepare_weights, split_data, s
 from .metrics import batch_total, correct_count, epoch_loss, evaluate_sums, resolve_metrics
 from .step import TrainStep
 
+# the most bytes of shuffled rows gathered at once (see Trainer._run_epoch)
+GATHER_BYTES = 16 * 2**20
+
+
+def _row_size(a) -> int:
+    size = 1
+    for d in a.shape[1:]:
+        size *= d
+    return size
+
 
 @dataclass
 class TrainerState:
@@ -216,22 +226,33 @@ class Trainer:
         n_batches = math.ceil(n / bs)
         if self.check_finite:  # the last finite state, put back if this epoch diverges
             start = (step.snapshot(st.opt_state), st.step, st.shuffle_rng.get_state(), st.dropout_rng.get_state())
-        if self.shuffle:
-            # One host-to-device copy of the permutation, one gather per epoch; batches are slices.
-            perm = b.asarray(st.shuffle_rng.permutation(n))
-            X, y = xp.take(X, perm, axis=0), xp.take(y, perm, axis=0)
-            w = None if w is None else xp.take(w, perm, axis=0)
+        # One host-to-device copy of the permutation per epoch; the shuffled rows are gathered a
+        # chunk of whole batches at a time (at most GATHER_BYTES), so memory holds the data and a
+        # chunk, not a shuffled copy of the data too, and small batches still cost one slice each.
+        perm = b.asarray(st.shuffle_rng.permutation(n)) if self.shuffle else None
+        row_bytes = 8 * (_row_size(X) + _row_size(y))  # 8 bytes a value: an upper bound is enough
+        chunk = max(1, GATHER_BYTES // (row_bytes * bs)) * bs
+        c_start = c_end = 0
         zero = xp.zeros((), dtype=dtype, device=b.device)
         total, correct, n_finite = zero, zero, zero
         all_finite = xp.ones((), dtype=xp.bool, device=b.device)
         for i in range(n_batches):
             a, z = i * bs, min((i + 1) * bs, n)  # strict refuses slice stops past the end
-            xb, yb = X[a:z, ...], y[a:z, ...]
+            if perm is None:
+                xb, yb, wb = X[a:z, ...], y[a:z, ...], None if w is None else w[a:z]
+            else:
+                if a >= c_end:  # the next chunk of shuffled rows
+                    c_start, c_end = a, min(a + chunk, n)
+                    xb = yb = wb = Xc = yc = wc = None  # the last chunk goes before the next comes
+                    rows = perm[c_start:c_end]
+                    Xc, yc = xp.take(X, rows, axis=0), xp.take(y, rows, axis=0)
+                    wc = None if w is None else xp.take(w, rows, axis=0)
+                i0, i1 = a - c_start, z - c_start
+                xb, yb, wb = Xc[i0:i1, ...], yc[i0:i1, ...], None if w is None else wc[i0:i1]
             if w is None:
                 value, out, st.opt_state = step(xb, yb, st.opt_state, st.dropout_rng)
                 total = total + batch_total(value, xb.shape[0], loss)
             else:  # a weighted mean counts as many rows as its weights add up to
-                wb = w[a:z]
                 value, out, st.opt_state = step(xb, yb, st.opt_state, st.dropout_rng, weights=wb)
                 total = total + batch_total(value, xp.sum(wb, dtype=wb.dtype), loss)
             if "accuracy" in metrics:
