@@ -3,7 +3,6 @@ data set every epoch: the batches (and so the weights) are those of one gather p
 chunk size, with and without sample weights; and fitting an estimator adds little memory on top
 of the caller's data (a subprocess, as benchmarks/estimator_memory.py measures it)."""
 
-import subprocess
 import sys
 
 import numpy as np
