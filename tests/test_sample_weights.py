@@ -132,7 +132,7 @@ def test_penalty_value_and_gradient(backend):
     [
         ([1.0, -1.0, 1.0, 1.0], DataError, "non-negative"),
         ([1.0, np.nan, 1.0, 1.0], DataError, "NaN"),
-        ([0.0, 0.0, 0.0, 0.0], DataError, "every weight is 0"),
+        ([0.0, 0.0, 0.0, 0.0], DataError, "every weight is zero"),
         ([1.0, 1.0], ShapeError, r"shape \(4,\)"),
     ],
 )

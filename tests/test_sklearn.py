@@ -64,12 +64,14 @@ def test_partial_fit_continues_training():
     first = clf.loss_curve_[-1]
     for _ in range(30):
         clf.partial_fit(X, y)
-    assert clf.n_iter_ == 31 and clf.loss_curve_[-1] < 0.5 * first
+    # scikit-learn's counts: n_iter_ is the epochs of the last call, t_ and loss_curve_ add up
+    assert clf.n_iter_ == 1 and clf.t_ == 31 * len(X) and len(clf.loss_curve_) == 31
+    assert clf.loss_curve_[-1] < 0.5 * first
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
     again.partial_fit(X, y)  # an unpickled estimator trains on exactly where it stopped
     clf.partial_fit(X, y)
-    assert again.n_iter_ == clf.n_iter_ == 32
+    assert again.t_ == clf.t_ == 32 * len(X) and again.loss_curve_ == clf.loss_curve_
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
 
 
@@ -83,7 +85,10 @@ def test_early_stopping_holds_out_validation():
         n_iter_no_change=5,
         random_state=0,
     ).fit(X, y / 100)
-    assert reg.n_iter_ < 500 and "val_loss" in reg.history_["history"]
+    # scikit-learn's rule: the scores of the last n_iter_no_change + 1 epochs did not beat the best by tol
+    assert reg.n_iter_ < 500 and len(reg.validation_scores_) == reg.n_iter_ and reg.best_loss_ is None
+    assert reg.best_validation_score_ == max(reg.validation_scores_)
+    assert all(s < reg.best_validation_score_ + reg.tol for s in reg.validation_scores_[-6:])
     assert reg.score(X, y / 100) > 0.8
 
 

@@ -109,7 +109,7 @@ def prepare_weights(model, weights: Any, n_rows: int, *, name: str = "sample_wei
     if not bool(xp.all(w >= 0)):
         raise DataError(f"{name}: weights must be non-negative, got a negative one")
     if not bool(xp.any(w > 0)):
-        raise DataError(f"{name}: every weight is 0; at least one sample must count")
+        raise DataError(f"{name}: every weight is zero; at least one sample must count")
     return w
 
 
