@@ -135,3 +135,20 @@ def test_same_seed_same_model_on_every_backend(backend):
     clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=3)
     got = clf.fit(backend.asarray(X, "float64"), backend.asarray(y)).predict_proba(backend.asarray(X, "float64"))
     np.testing.assert_allclose(to_numpy(got), ref, rtol=1e-10)  # float64: RTOL of conftest
+
+
+def test_weights_and_early_stopping_on_every_backend(backend):
+    """sample_weight, class_weight, alpha and early_stopping train where the data lives and give
+    NumPy's numbers (float64)."""
+    X, y = iris()
+    sw = np.linspace(0.2, 2.0, len(y))
+    kw = dict(
+        hidden_layer_sizes=(8,), max_iter=6, alpha=0.5, class_weight={2: 3.0}, early_stopping=True, random_state=1
+    )
+    ref = MLPClassifier(**kw).fit(X, y, sample_weight=sw)
+    Xb = backend.asarray(X, "float64")
+    clf = MLPClassifier(**kw).fit(Xb, backend.asarray(y), sample_weight=backend.asarray(sw, "float64"))
+    assert clf.model_.backend.name == backend.name
+    np.testing.assert_allclose(to_numpy(clf.predict_proba(Xb)), ref.predict_proba(X), rtol=1e-10)
+    assert clf.validation_scores_ == pytest.approx(ref.validation_scores_, rel=1e-12)
+    np.testing.assert_allclose(clf.loss_curve_, ref.loss_curve_, rtol=1e-10)
