@@ -32,6 +32,7 @@ from .stopping import LearningRate, SklearnEpochs
 _ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's name -> xpnet's; others are shared
 XPNET_SOLVERS = ("momentum", "nesterov", "rmsprop", "adamw")  # xpnet's optimizers beyond scikit-learn's
 _SGD_FAMILY = ("sgd", "momentum", "nesterov")  # the solvers learning_rate's schedule applies to
+PREDICT_BYTES = 16 * 2**20  # the widest activation of one block of rows predicted at once
 
 
 class ParameterError(ConfigError, InvalidParameterError):
@@ -359,8 +360,17 @@ class MLPBase(BaseEstimator):
     # --- predictions ---------------------------------------------------------------------------
 
     def _raw(self, X_model):
-        """The network's predictions (probabilities, or the outputs) for model-ready X."""
-        return get_loss(self._loss_name).predictions(self.model_.predict(X_model))
+        """The network's predictions (probabilities, or the outputs) for model-ready X, computed
+        in blocks of rows whose widest activation takes at most PREDICT_BYTES: memory then holds
+        the inputs, the outputs and one block's activations, however many rows X has."""
+        model, loss = self.model_, get_loss(self._loss_name)
+        widest = max(int(p.shape[-1]) for p in model.params.values())
+        rows = max(1, PREDICT_BYTES // (8 * widest))
+        n = X_model.shape[0]
+        if n <= rows:
+            return loss.predictions(model.predict(X_model))
+        parts = [loss.predictions(model.predict(X_model[a : min(a + rows, n), ...])) for a in range(0, n, rows)]
+        return model.backend.xp.concat(parts, axis=0)
 
     def _outputs(self, X):
         check_is_fitted(self)
