@@ -13,7 +13,7 @@ from xpnet.errors import DataError, ShapeError
 from xpnet.optim import batch_scaled_l2, l2, sgd
 
 TOL = {"float32": dict(rtol=2e-5, atol=1e-6), "float64": dict(rtol=1e-12, atol=1e-14)}
-LOSSES = ["half_sse", "mse", "half_mse", "bce", "bce_logits", "softmax_cross_entropy"]
+LOSSES = ["half_sse", "mse", "half_mse", "poisson", "bce", "bce_logits", "softmax_cross_entropy"]
 W = [2.0, 0.0, 1.0, 3.0]  # row 1 left out, rows 0 and 3 repeated
 
 
@@ -21,7 +21,7 @@ def _data(name, rng):
     out = rng.normal(size=(4, 3))
     if name == "bce":
         out = 1 / (1 + np.exp(-out))
-    y = rng.uniform(size=(4, 3)) if name in ("bce", "bce_logits") else rng.normal(size=(4, 3))
+    y = rng.uniform(size=(4, 3)) if name in ("bce", "bce_logits", "poisson") else rng.normal(size=(4, 3))
     if name == "softmax_cross_entropy":
         y = np.eye(3)[rng.integers(0, 3, 4)]
     return out, y
@@ -68,6 +68,13 @@ def test_integer_labels_weighted(backend):
     )
     np.testing.assert_allclose(host(v), host(v1), rtol=1e-14)
     np.testing.assert_allclose(host(g), host(g1), rtol=1e-14)
+
+
+def test_poisson_needs_non_negative_targets(numpy_backend):
+    X, y = blobs(n=8)
+    model = xpnet.mlp([4, 3, 1], backend=numpy_backend, seed=0)
+    with pytest.raises(DataError, match="y: poisson needs non-negative targets"):
+        xpnet.fit(model, X, y - 1.0, loss="poisson", epochs=1)
 
 
 def test_zero_total_weight_gives_zero(backend):

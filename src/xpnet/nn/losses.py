@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from ..backend import device_of, namespace_of
 from ..errors import ConfigError, ShapeError
-from .activations import get_activation
+from .activations import Exp, get_activation
 from .layer import Context
 
 
@@ -43,6 +43,7 @@ class Loss:
     output = "identity"  # the activation that turns outputs into predictions
     from_logits = False  # takes the outputs of a linear last layer
     binary = False  # targets must lie in [0, 1]
+    non_negative = False  # targets must be >= 0
     reduction = "mean"  # "mean": a batch's value is a mean over its rows; "sum": a sum
 
     def __call__(self, out, y, weights=None):  # pragma: no cover - abstract
@@ -115,6 +116,34 @@ class HalfMSE(Loss):
             return _weighted_mean(0.5 * (diff * diff), diff, weights, xp=xp, row_sum=True)
         n = float(out.shape[0])
         return 0.5 * _sum(diff * diff, xp=xp) / n, diff / n
+
+
+class Poisson(Loss):
+    """Half the Poisson deviance from log-means (scikit-learn's MLPRegressor(loss='poisson')):
+    the outputs z of a linear last layer are log(mu); a row's loss is the sum over its outputs of
+    y log(y / mu) - y + mu (y log y is 0 at y = 0, its limit), averaged over rows. Since
+    d/dz (mu - y z) = mu - y, the gradient is (exp(z) - y) / rows: the canonical link again.
+    Targets must be >= 0; predictions are exp(z)."""
+
+    name = "poisson"
+    output = "exp"
+    from_logits = True
+    non_negative = True
+
+    def output_layer(self):
+        return Exp()
+
+    def __call__(self, z, y, weights=None):
+        _check_same_shape(self.name, z, y)
+        xp = namespace_of(z)
+        mu = xp.exp(z)
+        positive = y > 0
+        y_log_y = xp.where(positive, y * xp.log(xp.where(positive, y, xp.ones_like(y))), xp.zeros_like(y))
+        terms = y_log_y - y * z - y + mu
+        if weights is not None:
+            return _weighted_mean(terms, mu - y, weights, xp=xp, row_sum=True)
+        n = float(z.shape[0])
+        return _sum(terms, xp=xp) / n, (mu - y) / n
 
 
 class BCE(Loss):
@@ -224,6 +253,7 @@ LOSSES = {
     "half_sse": HalfSSE,
     "mse": MSE,
     "half_mse": HalfMSE,
+    "poisson": Poisson,
     "bce": BCE,
     "bce_logits": BCEWithLogits,
     "softmax_cross_entropy": SoftmaxCrossEntropy,

@@ -242,8 +242,8 @@ class MLPRegressor(RegressorMixin, MLPBase):
     y of shape (samples,) gives predictions of that shape; (samples, k) gives (samples, k).
 
     loss: 'squared_error' (scikit-learn's half squared error; for k outputs loss_ is the sum over
-        the outputs where scikit-learn reports the mean: the gradients are the same). 'poisson'
-        is refused: xpnet has no Poisson loss yet.
+        the outputs where scikit-learn reports the mean: the gradients are the same), or
+        'poisson' (half the Poisson deviance, an exp output; targets must be >= 0).
     {parameters}
     """
 
@@ -284,15 +284,11 @@ class MLPRegressor(RegressorMixin, MLPBase):
     ):
         store_params(self, locals())
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.loss == "poisson":
-            raise ConfigError("loss: 'poisson' is not available in xpnet's MLPRegressor yet; use 'squared_error'")
-
     def _encode_targets(self, y, *, first: bool, incremental: bool):
         if first:
             self._y_1d = y.ndim == 1
-            self.out_activation_ = "identity"
+            self._loss_name = "poisson" if self.loss == "poisson" else "half_mse"
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
         if is_non_numpy_array(y):
             xp = namespace_of(y)
             y2 = xp.reshape(y, (y.shape[0], -1))

@@ -99,6 +99,8 @@ def prepare_data(model, X: Any, y: Any, loss: Any, *, name: str = "") -> tuple[A
     if y.shape[1] != n_out:
         raise ShapeError(f"{name}y: expected {n_out} columns (the model's outputs), got {y.shape[1]}")
     y = xp.astype(y, dtype)
+    if loss.non_negative and not bool(xp.all(y >= 0)):
+        raise DataError(f"{name}y: {loss.name} needs non-negative targets, got a negative one")
     if loss.binary and not bool(xp.all((y >= 0) & (y <= 1))):
         raise DataError(f"{name}y: {loss.name} needs targets in [0, 1], got values outside")
     return X, y, loss
