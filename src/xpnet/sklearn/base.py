@@ -240,30 +240,25 @@ class MLPBase(BaseEstimator):
             )
         return int(np.clip(self.batch_size, 1, n))
 
-    def _split(self, X, y_model, y_labels, sw, seed: int):
-        """early_stopping's held-out rows, drawn as scikit-learn's train_test_split draws them
-        (stratified for a classifier): ((X, y, w) to train on, (X, y_labels, w) to score)."""
-        n = X.shape[0]
+    def _split(self, X, y_labels, sw, seed: int):
+        """early_stopping's held-out rows, drawn by scikit-learn's train_test_split (stratified
+        for a classifier): (the rows to train on, (X, y_labels, w) of the held-out rows to score).
+        Only the held-out rows are copied; training gathers its batches from X."""
         stratify = y_labels if self._stratify else None
         kept, held = train_test_split(
-            np.arange(n), random_state=seed, test_size=self.validation_fraction, stratify=stratify
+            np.arange(X.shape[0]), random_state=seed, test_size=self.validation_fraction, stratify=stratify
         )
         if held.shape[0] < 2:
             raise DataError(
                 "validation_fraction: the validation set is too small; increase validation_fraction or the data"
             )
-        xp = namespace_of(X) if is_non_numpy_array(X) else None
 
-        def rows(a, idx):
-            if a is None:
-                return None
-            if is_non_numpy_array(a):
-                return xp.take(a, backend_of(a).asarray(idx), axis=0)
-            return np.take(a, idx, axis=0)
+        def take(a):
+            if a is None or not is_non_numpy_array(a):
+                return None if a is None else np.take(a, held, axis=0)
+            return namespace_of(a).take(a, backend_of(a).asarray(held), axis=0)
 
-        train = (rows(X, kept), rows(y_model, kept), rows(sw, kept))
-        val = (rows(X, held), rows(y_labels, held), rows(sw, held))
-        return train, val
+        return kept, (take(X), take(y_labels), take(sw))
 
     def _fit(self, X, y, sample_weight=None, *, incremental: bool):
         self._check_params()
@@ -279,12 +274,13 @@ class MLPBase(BaseEstimator):
             return self._fit_lbfgs(X, y_model, sw)
         if self.early_stopping and incremental:
             raise ConfigError("early_stopping: partial_fit does not support early_stopping=True")
+        rows = None
         if self.early_stopping:
-            (X, y_model, sw), (X_val, y_val, sw_val) = self._split(X, y_model, y_labels, sw, seed)
+            rows, (X_val, y_val, sw_val) = self._split(X, y_labels, sw, seed)
         new_run = not incremental or not hasattr(self, "_trainer")
         if new_run:  # a new optimizer (and rate) for each fit, kept across partial_fit calls
             self._rate = LearningRate(self.learning_rate_init)
-            self._trainer = self._make_trainer(seed, self._batch_size(X.shape[0]))
+            self._trainer = self._make_trainer(seed, self._batch_size(X.shape[0] if rows is None else len(rows)))
         trainer = self._trainer
         validation = snapshot = None
         if self.early_stopping:
@@ -299,7 +295,7 @@ class MLPBase(BaseEstimator):
         self._best_weights = None
         epochs = SklearnEpochs(
             self,
-            n_train=int(X.shape[0]),
+            n_train=int(X.shape[0] if rows is None else len(rows)),
             rate=self._rate if self.solver in _SGD_FAMILY else None,
             validation=validation,
             snapshot=snapshot,
@@ -313,6 +309,7 @@ class MLPBase(BaseEstimator):
                 y_model,
                 epochs=trainer.state.epoch + (1 if incremental else self.max_iter),
                 sample_weight=None if sw is None else self._to_model(sw, dtype),
+                rows=None if rows is None else self.model_.backend.asarray(rows),
             )
         finally:
             trainer.callbacks = []

@@ -125,6 +125,22 @@ def prepare_weights(model, weights: Any, n_rows: int, *, name: str = "sample_wei
     return w
 
 
+def prepare_rows(model, rows: Any, n_rows: int) -> Any:
+    """Row indices to train on: a 1-D integer array of the model's backend, each in [0, n_rows),
+    none repeated, at least one."""
+    xp = model.backend.xp
+    r = _as_array(model, rows, "rows")
+    if r.ndim != 1 or r.shape[0] < 1 or not xp.isdtype(r.dtype, "integral"):
+        raise ShapeError(f"rows: expected a non-empty 1-D array of integer row indices, got shape {tuple(r.shape)}")
+    r = xp.astype(r, xp.int64)
+    if not bool(xp.all((r >= 0) & (r < n_rows))):
+        raise DataError(f"rows: indices must lie in [0, {n_rows}), the rows of X")
+    ordered = xp.sort(r)
+    if r.shape[0] > 1 and bool(xp.any(ordered[1:] == ordered[:-1])):
+        raise DataError("rows: an index appears twice; give each row at most once")
+    return r
+
+
 def split_weights(model, w: Any, fraction: float, seed: int | None) -> tuple[Any, Any]:
     """(w_train, w_val): sample weights split like the rows by `split_data` for `seed`."""
     b, xp = model.backend, model.backend.xp

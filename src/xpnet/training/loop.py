@@ -20,7 +20,7 @@ from ..nn.losses import get_loss
 from ..optim import adam
 from ..tree import map_arrays
 from .callbacks import DivergenceEvent, History, as_callbacks
-from .data import check_batch_rows, prepare_data, prepare_weights, split_data, split_weights
+from .data import check_batch_rows, prepare_data, prepare_rows, prepare_weights, split_data, split_weights
 from .metrics import batch_total, correct_count, epoch_loss, evaluate_sums, resolve_metrics
 from .step import TrainStep
 
@@ -167,9 +167,13 @@ class Trainer:
             )
         return self._step
 
-    def fit(self, X, y, *, epochs=10, validation_data=None, validation_split=0.0, sample_weight=None) -> History:
+    def fit(
+        self, X, y, *, epochs=10, validation_data=None, validation_split=0.0, sample_weight=None, rows=None
+    ) -> History:
         """Train until epoch index `epochs` (continuing from `state.epoch`); returns the History.
-        sample_weight: one non-negative weight per row of X (see `fit`)."""
+        sample_weight: one non-negative weight per row of X (see `fit`). rows: train on these
+        rows of X only (distinct integer indices, e.g. all but a held-out set), without copying
+        them out: each batch gathers its rows from X."""
         check_int("epochs", epochs, 1)
         check_fraction("validation_split", validation_split)
         if validation_split and validation_data is not None:
@@ -177,6 +181,10 @@ class Trainer:
         model, st = self.model, self.state
         X, y, self.loss = prepare_data(model, X, y, self.loss)
         w = None if sample_weight is None else prepare_weights(model, sample_weight, X.shape[0])
+        if rows is not None:
+            if validation_split:
+                raise ConfigError("rows: give either rows or validation_split, not both")
+            rows = prepare_rows(model, rows, X.shape[0])
         val = None
         if validation_split:
             X, y, *val = split_data(model, X, y, validation_split, self.seed)
@@ -189,7 +197,7 @@ class Trainer:
             Xv, yv, _ = prepare_data(model, *validation_data, self.loss, name="validation_data ")
             val = (Xv, yv)
         metrics = resolve_metrics(self.metrics, self.loss)
-        check_batch_rows(model, X.shape[0], self.batch_size)
+        check_batch_rows(model, X.shape[0] if rows is None else rows.shape[0], self.batch_size)
         step = self._train_step()
         if st.opt_state is None:
             st.opt_state = step.init_state()
@@ -204,7 +212,7 @@ class Trainer:
             for epoch in range(first, epochs):
                 for cb in self.callbacks:
                     cb.on_epoch_begin(epoch)
-                logs = self._run_epoch(epoch, step, X, y, val, metrics, w)
+                logs = self._run_epoch(epoch, step, X, y, val, metrics, w, rows)
                 stop = self._end_epoch(epoch, logs)
                 for cb in self.callbacks:
                     stop = bool(cb.on_epoch_end(epoch, dict(logs))) or stop
@@ -218,10 +226,10 @@ class Trainer:
             self.fit_data = None  # do not keep the data alive after fit
         return st.history
 
-    def _run_epoch(self, epoch, step, X, y, val, metrics, w=None) -> dict[str, float]:
+    def _run_epoch(self, epoch, step, X, y, val, metrics, w=None, rows=None) -> dict[str, float]:
         model, st, loss = self.model, self.state, self.loss
         b, xp, dtype = model.backend, model.backend.xp, model.dtype
-        n = X.shape[0]
+        n = X.shape[0] if rows is None else rows.shape[0]
         bs = n if self.batch_size is None else min(self.batch_size, n)
         n_batches = math.ceil(n / bs)
         if self.check_finite:  # the last finite state, put back if this epoch diverges
@@ -230,6 +238,8 @@ class Trainer:
         # chunk of whole batches at a time (at most GATHER_BYTES), so memory holds the data and a
         # chunk, not a shuffled copy of the data too, and small batches still cost one slice each.
         perm = b.asarray(st.shuffle_rng.permutation(n)) if self.shuffle else None
+        if rows is not None:  # the epoch's order of the chosen rows: a permutation of them
+            perm = rows if perm is None else xp.take(rows, perm, axis=0)
         row_bytes = 8 * (_row_size(X) + _row_size(y))  # 8 bytes a value: an upper bound is enough
         chunk = max(1, GATHER_BYTES // (row_bytes * bs)) * bs
         c_start = c_end = 0
@@ -266,7 +276,8 @@ class Trainer:
             st.step += 1
             for cb in self.callbacks:
                 cb.on_batch_end(i, n_batches)
-        sums = [total, correct, n_finite, zero if w is None else xp.sum(w, dtype=w.dtype)]
+        w_total = zero if w is None else xp.sum(w if rows is None else xp.take(w, rows, axis=0), dtype=w.dtype)
+        sums = [total, correct, n_finite, w_total]
         if val is not None:
             sums += list(
                 evaluate_sums(
