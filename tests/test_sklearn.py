@@ -152,3 +152,20 @@ def test_weights_and_early_stopping_on_every_backend(backend):
     np.testing.assert_allclose(to_numpy(clf.predict_proba(Xb)), ref.predict_proba(X), rtol=1e-10)
     assert clf.validation_scores_ == pytest.approx(ref.validation_scores_, rel=1e-12)
     np.testing.assert_allclose(clf.loss_curve_, ref.loss_curve_, rtol=1e-10)
+
+
+def test_interrupt_keeps_the_model_as_scikit_learn_does(monkeypatch):
+    from xpnet.sklearn.stopping import SklearnEpochs
+
+    X, y = iris()
+    original = SklearnEpochs.on_epoch_end
+
+    def interrupted_after_two(self, epoch, logs):
+        original(self, epoch, logs)
+        if self.est.n_iter_ == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(SklearnEpochs, "on_epoch_end", interrupted_after_two)
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 2 and len(clf.loss_curve_) == 2 and clf.predict(X).shape == y.shape

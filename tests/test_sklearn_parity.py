@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-sklearn = pytest.importorskip("sklearn")
+sklearn = pytest.importorskip("sklearn", minversion="1.7")  # the signatures compared are 1.7's (loss, sample_weight)
 
 from sklearn import neural_network as sk  # noqa: E402
 from sklearn.datasets import load_iris, make_classification, make_regression  # noqa: E402

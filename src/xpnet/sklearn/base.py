@@ -44,7 +44,7 @@ def parameter_constraints(**extra) -> dict:
     """scikit-learn's constraints for its MLPs' parameters (the same ranges, the same messages),
     widened for xpnet's solvers and activations, plus xpnet's own parameters and `extra`."""
     constraints = dict(_SkMLPRegressor._parameter_constraints)
-    constraints.pop("loss")
+    constraints.pop("loss", None)  # MLPRegressor has it since scikit-learn 1.7
     constraints.update(
         solver=[StrOptions({"lbfgs", "sgd", "adam", *XPNET_SOLVERS})],
         activation=[StrOptions({"identity", "logistic", "tanh", "relu", "leaky_relu"})],
@@ -303,6 +303,7 @@ class MLPBase(BaseEstimator):
         trainer.callbacks = [epochs]
         self.n_iter_ = 0
         y_model = self._to_model(y_model, None if self._loss_name == "softmax_cross_entropy" else dtype)
+        interrupted = False
         try:
             trainer.fit(
                 self._to_model(X, dtype),
@@ -311,9 +312,12 @@ class MLPBase(BaseEstimator):
                 sample_weight=None if sw is None else self._to_model(sw, dtype),
                 rows=None if rows is None else self.model_.backend.asarray(rows),
             )
+        except KeyboardInterrupt:  # scikit-learn's: keep what was learnt, say so, return
+            warnings.warn("Training interrupted by user.", stacklevel=3)
+            interrupted = True
         finally:
             trainer.callbacks = []
-        if not incremental and not epochs.stopped and self.n_iter_ == self.max_iter:
+        if not incremental and not epochs.stopped and not interrupted and self.n_iter_ == self.max_iter:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
                 "hasn't converged yet.",
