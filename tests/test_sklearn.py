@@ -169,3 +169,9 @@ def test_interrupt_keeps_the_model_as_scikit_learn_does(monkeypatch):
     with pytest.warns(UserWarning, match="Training interrupted by user"):
         clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0).fit(X, y)
     assert clf.n_iter_ == 2 and len(clf.loss_curve_) == 2 and clf.predict(X).shape == y.shape
+
+
+def test_divergence_is_a_value_error_naming_the_cure():
+    X, y = iris()
+    with pytest.raises(ValueError, match=r"non-finite weights at epoch \d+; .*learning_rate_init"):
+        MLPRegressor(solver="sgd", learning_rate_init=1e6, momentum=0.0, max_iter=5, random_state=0).fit(X * 1e3, y)

@@ -17,7 +17,8 @@ epsilon, binary classification with one logistic output, 'lbfgs' through scipy w
 Where xpnet differs, each point is said on the parameter below: the initial weights (xpnet's
 generator; biases start at 0), Adam's epsilon (added as torch adds it), SGD's momentum when the
 rate changes, early_stopping's split (scikit-learn's function, xpnet's seed), multi-output
-regression's loss_ (the sum over outputs, not the mean).
+regression's loss_ (the sum over outputs, not the mean). Not supported (refused in one line):
+sparse X and multilabel y, which scikit-learn's accept.
 
 Arrays keep their library: NumPy (or lists, DataFrames) in -> NumPy out; torch tensors in -> torch
 tensors out on the same device; CuPy in -> CuPy out. The network trains on `backend` (default: the

@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..backend import backend_of, device_of, get_backend, is_array, namespace_of, to_numpy
-from ..errors import ConfigError, DataError, ShapeError  # ValueErrors, as scikit-learn expects
+from ..errors import ConfigError, DataError, DivergenceError, ShapeError  # ValueErrors, as scikit-learn expects
 from ..io import model_from_record, model_record
 from ..nn import Dense, Sequential, get_loss, mlp
 from ..optim import MOMENTUM_OPTIMIZERS, adam, batch_scaled_l2, optimizer_from_options, sgd
@@ -315,6 +315,11 @@ class MLPBase(BaseEstimator):
         except KeyboardInterrupt:  # scikit-learn's: keep what was learnt, say so, return
             warnings.warn("Training interrupted by user.", stacklevel=3)
             interrupted = True
+        except DivergenceError as exc:  # a ValueError, as scikit-learn's for non-finite weights
+            raise DataError(
+                f"fit: the solver produced non-finite weights at epoch {exc.epoch + 1}; the input data may "
+                "contain large values and need to be preprocessed, or learning_rate_init be lowered"
+            ) from None
         finally:
             trainer.callbacks = []
         if not incremental and not epochs.stopped and not interrupted and self.n_iter_ == self.max_iter:
