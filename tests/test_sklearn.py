@@ -175,3 +175,20 @@ def test_divergence_is_a_value_error_naming_the_cure():
     X, y = iris()
     with pytest.raises(ValueError, match=r"non-finite weights at epoch \d+; .*learning_rate_init"):
         MLPRegressor(solver="sgd", learning_rate_init=1e6, momentum=0.0, max_iter=5, random_state=0).fit(X * 1e3, y)
+
+
+def test_multilabel_on_every_backend(backend):
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(n_samples=120, n_features=6, n_classes=3, random_state=0)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    ref = MLPClassifier(**kw).fit(X, Y)
+    assert ref.out_activation_ == "logistic" and ref.n_outputs_ == 3 and list(ref.classes_) == [0, 1, 2]
+    Xb = backend.asarray(X, "float64")
+    clf = MLPClassifier(**kw).fit(Xb, backend.asarray(Y))
+    pred = clf.predict(Xb)
+    assert _namespace_name(pred) == _namespace_name(Xb) and tuple(pred.shape) == (120, 3)
+    np.testing.assert_array_equal(to_numpy(pred), ref.predict(X))
+    np.testing.assert_allclose(to_numpy(clf.predict_proba(Xb)), ref.predict_proba(X), rtol=1e-10)
+    with pytest.raises(ValueError, match="multilabel"):
+        clf.partial_fit(Xb, backend.asarray(Y[:, 0]))

@@ -20,7 +20,12 @@ import pytest
 sklearn = pytest.importorskip("sklearn", minversion="1.7")  # the signatures compared are 1.7's (loss, sample_weight)
 
 from sklearn import neural_network as sk  # noqa: E402
-from sklearn.datasets import load_iris, make_classification, make_regression  # noqa: E402
+from sklearn.datasets import (  # noqa: E402
+    load_iris,
+    make_classification,
+    make_multilabel_classification,
+    make_regression,
+)
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.neural_network._stochastic_optimizers import SGDOptimizer  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -83,7 +88,10 @@ def test_bad_parameters_refused_alike(theirs, ours):
         assert type(ours_error.value).__mro__[1].__module__.startswith("xpnet")  # a ConfigError too
 
 
-def _classification(binary: bool):
+def _classification(binary):
+    if binary == "multilabel":
+        X, y = make_multilabel_classification(n_samples=300, n_features=10, n_classes=3, n_labels=1, random_state=0)
+        return StandardScaler().fit_transform(X), y
     if binary:
         X, y = make_classification(n_samples=200, n_features=6, random_state=0)
         return StandardScaler().fit_transform(X), y
@@ -113,6 +121,12 @@ CONFIGS = {
     "sgd adaptive": ("classifier", False, dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.1)),
     "early stopping": ("classifier", True, dict(early_stopping=True, learning_rate_init=0.01, max_iter=300)),
     "lbfgs classifier": ("classifier", False, dict(solver="lbfgs", max_iter=200)),
+    "multilabel": ("classifier", "multilabel", dict(learning_rate_init=0.01, max_iter=200)),
+    "multilabel early stopping": (
+        "classifier",
+        "multilabel",
+        dict(early_stopping=True, learning_rate_init=0.01, max_iter=200),
+    ),
     "adam regressor": ("regressor", False, dict(learning_rate_init=0.01, max_iter=300)),
     "regressor early stopping": ("regressor", False, dict(early_stopping=True, learning_rate_init=0.01, max_iter=300)),
     "lbfgs regressor": ("regressor", False, dict(solver="lbfgs", max_iter=300, max_fun=400)),
@@ -141,7 +155,8 @@ def _script(cls, kind, binary, params):
     if kind == "classifier":
         out["classes"] = est.classes_.tolist()
         out["proba"] = est.predict_proba(X).shape
-        np.testing.assert_allclose(est.predict_proba(X).sum(axis=1), 1.0, rtol=1e-6)
+        if binary != "multilabel":  # one label per row: the probabilities sum to 1
+            np.testing.assert_allclose(est.predict_proba(X).sum(axis=1), 1.0, rtol=1e-6)
     if hasattr(est, "loss_curve_"):  # the stochastic solvers' bookkeeping
         n_train = len(X) - (int(np.ceil(0.1 * len(X))) if params.get("early_stopping") else 0)
         out["t_ is samples seen"] = est.t_ == est.n_iter_ * n_train

@@ -18,7 +18,7 @@ Where xpnet differs, each point is said on the parameter below: the initial weig
 generator; biases start at 0), Adam's epsilon (added as torch adds it), SGD's momentum when the
 rate changes, early_stopping's split (scikit-learn's function, xpnet's seed), multi-output
 regression's loss_ (the sum over outputs, not the mean). Not supported (refused in one line):
-sparse X and multilabel y, which scikit-learn's accept.
+sparse X, which scikit-learn's accept.
 
 Arrays keep their library: NumPy (or lists, DataFrames) in -> NumPy out; torch tensors in -> torch
 tensors out on the same device; CuPy in -> CuPy out. The network trains on `backend` (default: the
@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.utils import compute_class_weight
+from sklearn.utils import column_or_1d, compute_class_weight
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
@@ -93,7 +93,8 @@ _PARAMETERS = """
 
 class MLPClassifier(ClassifierMixin, MLPBase):
     """A multi-layer perceptron classifier: softmax outputs and cross-entropy for 3 classes or
-    more, one logistic output and binary cross-entropy for 2 (as scikit-learn).
+    more, one logistic output and binary cross-entropy for 2, one logistic output per label for
+    multilabel y (a 0/1 indicator matrix; classes_ are its columns), as scikit-learn.
 
     >>> clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=50, random_state=0).fit(X, y)
     >>> clf.predict_proba(X)   # rows sum to 1; columns follow clf.classes_
@@ -104,9 +105,7 @@ class MLPClassifier(ClassifierMixin, MLPBase):
     """
 
     _parameter_constraints = parameter_constraints(class_weight=[dict, StrOptions({"balanced"}), None])
-    _multi_output = False
     _y_numeric = False
-    _stratify = True
 
     def __init__(
         self,
@@ -145,22 +144,35 @@ class MLPClassifier(ClassifierMixin, MLPBase):
 
     def _encode_targets(self, y, *, first: bool, incremental: bool):
         """(targets for the loss, class indices, outputs): integer labels for 3 classes or more,
-        a (samples, 1) column of 0/1 for 2."""
+        a (samples, 1) column of 0/1 for 2, the 0/1 indicator matrix itself for multilabel y
+        (one logistic output per label, as scikit-learn)."""
         y_host = np.asarray(host_data(y))
-        if type_of_target(y_host).startswith("multilabel"):
-            raise DataError(
-                "y: multilabel targets are not supported by xpnet's MLPClassifier; give one label per sample"
-            )
-        check_classification_targets(y_host)
+        if y_host.ndim == 2 and y_host.shape[1] == 1:
+            y_host = column_or_1d(y_host, warn=True)
+        multilabel = type_of_target(y_host).startswith("multilabel")
+        if not multilabel:
+            check_classification_targets(y_host)
         if first:
-            self.classes_ = np.unique(self._partial_classes) if incremental else np.unique(y_host)
+            self._multilabel = multilabel
+            if multilabel:  # scikit-learn's LabelBinarizer: the classes are the columns
+                self.classes_ = np.arange(y_host.shape[1])
+            else:
+                self.classes_ = np.unique(self._partial_classes) if incremental else np.unique(y_host)
             if len(self.classes_) < 2:
                 raise DataError(
                     f"y: {type(self).__name__} needs samples of at least 2 classes, got 1 class ({self.classes_[0]!r})"
                 )
-            self._loss_name = "bce_logits" if len(self.classes_) == 2 else "softmax_cross_entropy"
-            self.out_activation_ = "logistic" if len(self.classes_) == 2 else "softmax"
-        elif self.warm_start and not incremental and set(np.unique(y_host)) != set(self.classes_):
+            one_logistic = multilabel or len(self.classes_) == 2
+            self._loss_name = "bce_logits" if one_logistic else "softmax_cross_entropy"
+            self.out_activation_ = "logistic" if one_logistic else "softmax"
+        if multilabel != self._multilabel or (multilabel and y_host.shape[1] != len(self.classes_)):
+            raise DataError(f"y: the model was fitted on {self._target_kind()} targets; these are not of that kind")
+        if multilabel:
+            if self.class_weight is not None:
+                raise ConfigError("class_weight: not available for multilabel targets; give sample_weight")
+            indicator = y_host.astype(np.float64)
+            return indicator, indicator, indicator.shape[1]
+        if not first and self.warm_start and not incremental and set(np.unique(y_host)) != set(self.classes_):
             raise DataError(
                 "y: warm_start can only be used where y has the same classes as in the previous call to fit; "
                 f"previously {self.classes_.tolist()}, now {np.unique(y_host).tolist()}"
@@ -172,6 +184,9 @@ class MLPClassifier(ClassifierMixin, MLPBase):
         if len(self.classes_) == 2:
             return index.astype(np.float64).reshape(-1, 1), index, 1
         return index, index, len(self.classes_)
+
+    def _target_kind(self) -> str:
+        return f"multilabel ({len(self.classes_)} labels)" if self._multilabel else "single-label"
 
     def _sample_weight(self, sample_weight, y_labels, n: int):
         sw = super()._sample_weight(sample_weight, y_labels, n)
@@ -203,8 +218,10 @@ class MLPClassifier(ClassifierMixin, MLPBase):
         return self._partial(X, y, sample_weight)
 
     def _index(self, proba):
-        """The predicted class indices from the probabilities."""
+        """The predicted class indices from the probabilities (the 0/1 indicator, multilabel)."""
         xp = namespace_of(proba)
+        if self._multilabel:
+            return xp.astype(proba > 0.5, xp.int64)
         if proba.shape[1] == 1:  # scikit-learn's LabelBinarizer threshold
             return xp.astype(xp.reshape(proba, (-1,)) > 0.5, xp.int64)
         return xp.argmax(proba, axis=1)
@@ -222,6 +239,8 @@ class MLPClassifier(ClassifierMixin, MLPBase):
     def predict(self, X):
         proba, X = self._outputs(X)
         index = self._index(proba)
+        if self._multilabel:
+            return self._like(index, X)
         if is_non_numpy_array(X) and np.issubdtype(self.classes_.dtype, np.number):
             labels = self._to_model(self.classes_)
             return self._like(self.model_.backend.xp.take(labels, index, axis=0), X)
@@ -235,6 +254,15 @@ class MLPClassifier(ClassifierMixin, MLPBase):
 
     _metric = staticmethod(accuracy_score)
     score = MLPBase._host_score  # ClassifierMixin's would hand CuPy arrays to NumPy
+
+    @property
+    def _stratify(self) -> bool:  # early_stopping's split keeps the class proportions, one label a row
+        return not self._multilabel
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
 
 
 class MLPRegressor(RegressorMixin, MLPBase):
