@@ -83,7 +83,7 @@ class MLPBase(BaseEstimator):
     _loss_name = "half_mse"
     _multi_output = True
     _y_numeric = True
-    _stratify = False  # early_stopping's split keeps the classes' proportions
+    _stratify = False  # True: early_stopping's split keeps the classes' proportions
 
     # --- parameters --------------------------------------------------------------------------
 
@@ -269,51 +269,50 @@ class MLPBase(BaseEstimator):
         seed = self._seed()
         if first:
             self._initialize(X, n_out, seed)
-        dtype = self.model_.dtype_name
         if self.solver == "lbfgs":
             return self._fit_lbfgs(X, y_model, sw)
         if self.early_stopping and incremental:
             raise ConfigError("early_stopping: partial_fit does not support early_stopping=True")
-        rows = None
+        return self._fit_stochastic(X, y_model, y_labels, sw, seed, incremental=incremental)
+
+    def _fit_stochastic(self, X, y_model, y_labels, sw, seed: int, *, incremental: bool):
+        """scikit-learn's _fit_stochastic: the Trainer runs the epochs, SklearnEpochs decides
+        between them; early_stopping trains on the kept rows (gathered from X, not copied)."""
+        dtype = self.model_.dtype_name
+        rows, validation = None, None
         if self.early_stopping:
             rows, (X_val, y_val, sw_val) = self._split(X, y_labels, sw, seed)
-        new_run = not incremental or not hasattr(self, "_trainer")
-        if new_run:  # a new optimizer (and rate) for each fit, kept across partial_fit calls
-            self._rate = LearningRate(self.learning_rate_init)
-            self._trainer = self._make_trainer(seed, self._batch_size(X.shape[0] if rows is None else len(rows)))
-        trainer = self._trainer
-        validation = snapshot = None
-        if self.early_stopping:
-            X_val_model = self._to_model(X_val, dtype)
+            X_val = self._to_model(X_val, dtype)
 
             def validation():
-                return self._validation_score(X_val_model, y_val, sw_val)
+                return self._validation_score(X_val, y_val, sw_val)
 
-            def snapshot():
-                return trainer._snapshot(with_opt_state=False)[:2]
-
+        n_train = int(X.shape[0] if rows is None else len(rows))
+        if not incremental or not hasattr(self, "_trainer"):  # a new optimizer (and rate) for each fit
+            self._rate = LearningRate(self.learning_rate_init)
+            self._trainer = self._make_trainer(seed, self._batch_size(n_train))
+        trainer = self._trainer
         self._best_weights = None
         epochs = SklearnEpochs(
             self,
-            n_train=int(X.shape[0] if rows is None else len(rows)),
+            n_train=n_train,
             rate=self._rate if self.solver in _SGD_FAMILY else None,
             validation=validation,
-            snapshot=snapshot,
+            snapshot=lambda: trainer._snapshot(with_opt_state=False)[:2],  # copies where the step writes in place
         )
         trainer.callbacks = [epochs]
         self.n_iter_ = 0
-        y_model = self._to_model(y_model, None if self._loss_name == "softmax_cross_entropy" else dtype)
         interrupted = False
         try:
             trainer.fit(
                 self._to_model(X, dtype),
-                y_model,
+                self._to_model(y_model, None if self._loss_name == "softmax_cross_entropy" else dtype),
                 epochs=trainer.state.epoch + (1 if incremental else self.max_iter),
                 sample_weight=None if sw is None else self._to_model(sw, dtype),
                 rows=None if rows is None else self.model_.backend.asarray(rows),
             )
         except KeyboardInterrupt:  # scikit-learn's: keep what was learnt, say so, return
-            warnings.warn("Training interrupted by user.", stacklevel=3)
+            warnings.warn("Training interrupted by user.", stacklevel=4)
             interrupted = True
         except DivergenceError as exc:  # a ValueError, as scikit-learn's for non-finite weights
             raise DataError(
@@ -327,9 +326,9 @@ class MLPBase(BaseEstimator):
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
                 "hasn't converged yet.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-        if self.early_stopping and self._best_weights is not None:  # scikit-learn keeps the best
+        if self._best_weights is not None:  # early_stopping: scikit-learn keeps the best weights
             self.model_.params, self.model_.buffers = (dict(d) for d in self._best_weights)
         self._best_weights = None
         self.history_ = trainer.history.as_dict()
