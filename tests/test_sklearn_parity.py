@@ -184,6 +184,15 @@ def test_same_script_same_attributes(config):
         assert converged_o == converged_t or score_o >= score_t - 0.02
 
 
+def test_partial_fit_only_for_stochastic_solvers():
+    for solver in ("adam", "sgd", "lbfgs"):
+        assert hasattr(xs.MLPClassifier(solver=solver), "partial_fit") == hasattr(
+            sk.MLPClassifier(solver=solver), "partial_fit"
+        )
+        # scikit-learn's regressor means the same, but its available_if lambda never calls the check
+        assert hasattr(xs.MLPRegressor(solver=solver), "partial_fit") == (solver != "lbfgs")
+
+
 @pytest.mark.parametrize("theirs, ours", PAIRS, ids=["classifier", "regressor"])
 def test_convergence_warning_alike(theirs, ours):
     X, y = _classification(False)

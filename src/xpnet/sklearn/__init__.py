@@ -36,6 +36,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import column_or_1d, compute_class_weight
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 from ..backend import namespace_of, to_numpy
@@ -209,6 +210,7 @@ class MLPClassifier(ClassifierMixin, MLPBase):
         """Train for up to max_iter epochs (iterations for 'lbfgs'); a new network unless warm_start."""
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch on (X, y). The first call needs `classes` (every label that will appear)."""
         if not hasattr(self, "model_"):
@@ -331,6 +333,7 @@ class MLPRegressor(RegressorMixin, MLPBase):
         """Train for up to max_iter epochs (iterations for 'lbfgs'); a new network unless warm_start."""
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch on (X, y), continuing the previous fit (or starting one)."""
         return self._partial(X, y, sample_weight)

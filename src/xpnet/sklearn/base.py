@@ -357,9 +357,13 @@ class MLPBase(BaseEstimator):
         warm_start. sample_weight: one non-negative weight per sample (see the class docstring)."""
         return self._fit(X, y, sample_weight, incremental=False)
 
-    def _partial(self, X, y, sample_weight):
+    def _check_solver(self) -> bool:
+        """partial_fit exists for the stochastic solvers only (scikit-learn's available_if)."""
         if self.solver == "lbfgs":
-            raise ConfigError("solver: partial_fit is only available for stochastic optimizers, not 'lbfgs'")
+            raise AttributeError("partial_fit is only available for stochastic optimizers. lbfgs is not stochastic.")
+        return True
+
+    def _partial(self, X, y, sample_weight):
         return self._fit(X, y, sample_weight, incremental=True)
 
     # --- predictions ---------------------------------------------------------------------------
