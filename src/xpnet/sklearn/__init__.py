@@ -69,7 +69,8 @@ _PARAMETERS = """
         below the best by more than tol (whose validation score did not rise above the best by
         tol, with early_stopping), as scikit-learn does; ConvergenceWarning when max_iter comes
         first.
-    verbose: print scikit-learn's lines ("Iteration 3, loss = 0.12345678", "Validation score: ...").
+    verbose: print scikit-learn's lines ("Iteration 3, loss = 0.12345678", "Validation score: ...");
+        with 'lbfgs' one summary line instead of scipy's iteration log.
     warm_start: fit goes on from the previous weights (a new optimizer state, as scikit-learn).
     momentum, nesterovs_momentum: sgd's. xpnet keeps a buffer b <- momentum * b + g and steps by
         lr * b (nesterov: lr * (g + momentum * b)); scikit-learn's velocity carries the rate in
