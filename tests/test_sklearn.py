@@ -64,12 +64,14 @@ def test_partial_fit_continues_training():
     first = clf.loss_curve_[-1]
     for _ in range(30):
         clf.partial_fit(X, y)
-    assert clf.n_iter_ == 31 and clf.loss_curve_[-1] < 0.5 * first
+    # scikit-learn's counts: n_iter_ is the epochs of the last call, t_ and loss_curve_ add up
+    assert clf.n_iter_ == 1 and clf.t_ == 31 * len(X) and len(clf.loss_curve_) == 31
+    assert clf.loss_curve_[-1] < 0.5 * first
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
     again.partial_fit(X, y)  # an unpickled estimator trains on exactly where it stopped
     clf.partial_fit(X, y)
-    assert again.n_iter_ == clf.n_iter_ == 32
+    assert again.t_ == clf.t_ == 32 * len(X) and again.loss_curve_ == clf.loss_curve_
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
 
 
@@ -83,7 +85,10 @@ def test_early_stopping_holds_out_validation():
         n_iter_no_change=5,
         random_state=0,
     ).fit(X, y / 100)
-    assert reg.n_iter_ < 500 and "val_loss" in reg.history_["history"]
+    # scikit-learn's rule: the scores of the last n_iter_no_change + 1 epochs did not beat the best by tol
+    assert reg.n_iter_ < 500 and len(reg.validation_scores_) == reg.n_iter_ and reg.best_loss_ is None
+    assert reg.best_validation_score_ == max(reg.validation_scores_)
+    assert all(s < reg.best_validation_score_ + reg.tol for s in reg.validation_scores_[-6:])
     assert reg.score(X, y / 100) > 0.8
 
 
@@ -130,3 +135,60 @@ def test_same_seed_same_model_on_every_backend(backend):
     clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=3)
     got = clf.fit(backend.asarray(X, "float64"), backend.asarray(y)).predict_proba(backend.asarray(X, "float64"))
     np.testing.assert_allclose(to_numpy(got), ref, rtol=1e-10)  # float64: RTOL of conftest
+
+
+def test_weights_and_early_stopping_on_every_backend(backend):
+    """sample_weight, class_weight, alpha and early_stopping train where the data lives and give
+    NumPy's numbers (float64)."""
+    X, y = iris()
+    sw = np.linspace(0.2, 2.0, len(y))
+    kw = dict(
+        hidden_layer_sizes=(8,), max_iter=6, alpha=0.5, class_weight={2: 3.0}, early_stopping=True, random_state=1
+    )
+    ref = MLPClassifier(**kw).fit(X, y, sample_weight=sw)
+    Xb = backend.asarray(X, "float64")
+    clf = MLPClassifier(**kw).fit(Xb, backend.asarray(y), sample_weight=backend.asarray(sw, "float64"))
+    assert clf.model_.backend.name == backend.name
+    np.testing.assert_allclose(to_numpy(clf.predict_proba(Xb)), ref.predict_proba(X), rtol=1e-10)
+    assert clf.validation_scores_ == pytest.approx(ref.validation_scores_, rel=1e-12)
+    np.testing.assert_allclose(clf.loss_curve_, ref.loss_curve_, rtol=1e-10)
+
+
+def test_interrupt_keeps_the_model_as_scikit_learn_does(monkeypatch):
+    from xpnet.sklearn.stopping import SklearnEpochs
+
+    X, y = iris()
+    original = SklearnEpochs.on_epoch_end
+
+    def interrupted_after_two(self, epoch, logs):
+        original(self, epoch, logs)
+        if self.est.n_iter_ == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(SklearnEpochs, "on_epoch_end", interrupted_after_two)
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 2 and len(clf.loss_curve_) == 2 and clf.predict(X).shape == y.shape
+
+
+def test_divergence_is_a_value_error_naming_the_cure():
+    X, y = iris()
+    with pytest.raises(ValueError, match=r"non-finite weights at epoch \d+; .*learning_rate_init"):
+        MLPRegressor(solver="sgd", learning_rate_init=1e6, momentum=0.0, max_iter=5, random_state=0).fit(X * 1e3, y)
+
+
+def test_multilabel_on_every_backend(backend):
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(n_samples=120, n_features=6, n_classes=3, random_state=0)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    ref = MLPClassifier(**kw).fit(X, Y)
+    assert ref.out_activation_ == "logistic" and ref.n_outputs_ == 3 and list(ref.classes_) == [0, 1, 2]
+    Xb = backend.asarray(X, "float64")
+    clf = MLPClassifier(**kw).fit(Xb, backend.asarray(Y))
+    pred = clf.predict(Xb)
+    assert _namespace_name(pred) == _namespace_name(Xb) and tuple(pred.shape) == (120, 3)
+    np.testing.assert_array_equal(to_numpy(pred), ref.predict(X))
+    np.testing.assert_allclose(to_numpy(clf.predict_proba(Xb)), ref.predict_proba(X), rtol=1e-10)
+    with pytest.raises(ValueError, match="multilabel"):
+        clf.partial_fit(Xb, backend.asarray(Y[:, 0]))

@@ -329,6 +329,8 @@ def test_the_epoch_loss_is_the_loss_over_all_rows_whatever_the_batch_size(backen
         sizes, y = [4, 5, 3], rng.integers(0, 3, 13)
     elif loss.binary:
         sizes, y = [4, 5, 1], rng.integers(0, 2, (13, 1)).astype(np.float64)
+    elif loss.non_negative:  # counts
+        sizes, y = [4, 5, 2], rng.poisson(2.0, size=(13, 2)).astype(np.float64)
     else:
         sizes, y = [4, 5, 2], rng.normal(size=(13, 2))
     output = "sigmoid" if loss_name == "bce" else None

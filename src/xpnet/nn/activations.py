@@ -95,6 +95,18 @@ class Softmax(Layer):
         return y, state, backprop
 
 
+class Exp(Layer):
+    """exp(x): the inverse of the log link, a Poisson model's mean from its log (losses.Poisson)."""
+
+    def forward(self, params, state, x, ctx):
+        y = ctx.xp.exp(x)
+
+        def backprop(dy, need_dx=True):
+            return dy * y, {}  # d exp(x) / dx = exp(x), the output itself
+
+        return y, state, backprop
+
+
 class Identity(Layer):
     def forward(self, params, state, x, ctx):
         return x, state, passthrough
@@ -110,6 +122,8 @@ ACTIVATIONS = {
     "identity": Identity,
     "linear": Identity,
 }
+# Exp is not offered between layers (it overflows for large inputs, and no hidden layer wants
+# it): it is the output of losses.Poisson only.
 
 
 def get_activation(name: str | Layer) -> Layer:

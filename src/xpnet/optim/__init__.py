@@ -5,7 +5,7 @@ regularization.py (L1/L2, weight decay), clipping.py, schedules.py (learning-rat
 from .alias import MOMENTUM_OPTIMIZERS, OPTIMIZERS, adam, adamw, get_optimizer, optimizer_from_options, rmsprop, sgd
 from .base import EmptyState, GradientTransformation, Optimizer, apply_updates, chain, zeros_like_tree
 from .clipping import clip_by_global_norm, clip_by_value, global_norm
-from .regularization import add_decayed_weights, default_include, l1, l2, param_selector
+from .regularization import add_decayed_weights, batch_scaled_l2, default_include, l1, l2, param_selector
 from .schedules import cosine_decay, exponential_decay, step_decay, warmup
 from .transforms import (
     ScaleByAdamState,
@@ -32,6 +32,7 @@ __all__ = [
     "adamw",
     "add_decayed_weights",
     "apply_updates",
+    "batch_scaled_l2",
     "chain",
     "clip_by_global_norm",
     "clip_by_value",

@@ -82,3 +82,32 @@ def add_decayed_weights(
     return _add_scaled(
         "add_decayed_weights", check_non_negative("weight_decay", weight_decay), lambda p, xp: p, layers, include
     )
+
+
+def batch_scaled_l2(
+    alpha: float, *, layers: Iterable[int] | None = None, include: Callable[[str], bool] | None = None
+) -> Callable:
+    """scikit-learn's MLP `alpha`, a penalty of the objective (training/step.py's `penalty`), not a
+    gradient transform: a batch of total weight S (its rows, or the sum of its sample weights)
+    minimises (sum_i w_i l_i + alpha/2 * sum(W**2)) / S, so alpha/2 * sum(W**2) / S is added to the
+    loss and alpha * W / S to each weight's gradient. `l2(rate)` adds rate * W whatever the batch:
+    l2(alpha / batch_size) is the same for full, unweighted batches only."""
+    alpha = check_non_negative("alpha", alpha)
+    selected = param_selector(layers, include)
+
+    def penalty(params, grads, batch_weight):
+        xp = namespace_of_tree(grads)
+        if not isinstance(batch_weight, float):  # a 0-d array: divide by 1, not 0, for a weightless batch
+            batch_weight = xp.where(batch_weight > 0, batch_weight, xp.ones_like(batch_weight))
+        scale = alpha / batch_weight
+        value = 0.0
+        out = {}
+        for k, g in grads.items():
+            if selected(k):
+                p = params[k]
+                value = value + xp.sum(p * p, dtype=p.dtype)
+                g = g + scale * p
+            out[k] = g
+        return 0.5 * scale * value, out
+
+    return penalty

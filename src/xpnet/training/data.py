@@ -33,6 +33,16 @@ def _as_array(model, data: Any, name: str) -> Any:
         raise DataError(f"{name}: expected numeric data, got {type(data).__name__} ({exc})") from None
 
 
+def all_finite(a: Any, *, xp: Any) -> bool:
+    """True when every element of `a` is finite. The sum is finite then (one scalar, no
+    temporary the size of the data: a boolean mask of 2e6 x 64 rows would take 128 MB); only a
+    non-finite sum (a NaN or an infinity, or finite values large enough to overflow) pays for
+    the element-wise test."""
+    if bool(xp.isfinite(xp.sum(a))):
+        return True
+    return bool(xp.all(xp.isfinite(a)))
+
+
 def _default_loss(y, n_out: int, xp) -> str:
     """softmax_cross_entropy for class labels or one-hot rows with several outputs, bce_logits
     for 0/1 labels with one output, mse otherwise."""
@@ -63,7 +73,7 @@ def prepare_data(model, X: Any, y: Any, loss: Any, *, name: str = "") -> tuple[A
         raise DataError(f"{name}X: no samples (0 rows)")
     if y.shape[0] != X.shape[0]:
         raise DataError(f"{name}X and {name}y: different numbers of samples ({X.shape[0]} rows vs {y.shape[0]})")
-    if not bool(xp.all(xp.isfinite(X))):
+    if not all_finite(X, xp=xp):
         raise DataError(f"{name}X: contains NaN or infinite values")
     if xp.isdtype(y.dtype, "real floating") and not bool(xp.all(xp.isfinite(y))):
         raise DataError(f"{name}y: contains NaN or infinite values")
@@ -89,9 +99,53 @@ def prepare_data(model, X: Any, y: Any, loss: Any, *, name: str = "") -> tuple[A
     if y.shape[1] != n_out:
         raise ShapeError(f"{name}y: expected {n_out} columns (the model's outputs), got {y.shape[1]}")
     y = xp.astype(y, dtype)
+    if loss.non_negative and not bool(xp.all(y >= 0)):
+        raise DataError(f"{name}y: {loss.name} needs non-negative targets, got a negative one")
     if loss.binary and not bool(xp.all((y >= 0) & (y <= 1))):
         raise DataError(f"{name}y: {loss.name} needs targets in [0, 1], got values outside")
     return X, y, loss
+
+
+def prepare_weights(model, weights: Any, n_rows: int, *, name: str = "sample_weight") -> Any:
+    """Sample weights ready for training: a 1-D array of the model's dtype, one per row, finite,
+    non-negative and not all zero (checked on the device, a few scalars read back)."""
+    xp = model.backend.xp
+    w = _as_array(model, weights, name)
+    if not xp.isdtype(w.dtype, ("real floating", "integral", "bool")):
+        raise DataError(f"{name}: expected real numbers, got dtype {w.dtype}")
+    if w.ndim != 1 or w.shape[0] != n_rows:
+        raise ShapeError(f"{name}: expected one weight per sample, shape ({n_rows},), got {tuple(w.shape)}")
+    w = xp.astype(w, model.dtype)
+    if not bool(xp.all(xp.isfinite(w))):
+        raise DataError(f"{name}: contains NaN or infinite values")
+    if not bool(xp.all(w >= 0)):
+        raise DataError(f"{name}: weights must be non-negative, got a negative one")
+    if not bool(xp.any(w > 0)):
+        raise DataError(f"{name}: every weight is zero; at least one sample must count")
+    return w
+
+
+def prepare_rows(model, rows: Any, n_rows: int) -> Any:
+    """Row indices to train on: a 1-D integer array of the model's backend, each in [0, n_rows),
+    none repeated, at least one."""
+    xp = model.backend.xp
+    r = _as_array(model, rows, "rows")
+    if r.ndim != 1 or r.shape[0] < 1 or not xp.isdtype(r.dtype, "integral"):
+        raise ShapeError(f"rows: expected a non-empty 1-D array of integer row indices, got shape {tuple(r.shape)}")
+    r = xp.astype(r, xp.int64)
+    if not bool(xp.all((r >= 0) & (r < n_rows))):
+        raise DataError(f"rows: indices must lie in [0, {n_rows}), the rows of X")
+    ordered = xp.sort(r)
+    if r.shape[0] > 1 and bool(xp.any(ordered[1:] == ordered[:-1])):
+        raise DataError("rows: an index appears twice; give each row at most once")
+    return r
+
+
+def split_weights(model, w: Any, fraction: float, seed: int | None) -> tuple[Any, Any]:
+    """(w_train, w_val): sample weights split like the rows by `split_data` for `seed`."""
+    b, xp = model.backend, model.backend.xp
+    kept, held = (b.asarray(rows) for rows in split_rows(w.shape[0], fraction, seed))
+    return xp.take(w, kept, axis=0), xp.take(w, held, axis=0)
 
 
 def split_data(model, X: Any, y: Any, fraction: float, seed: int | None) -> tuple[Any, Any, Any, Any]:

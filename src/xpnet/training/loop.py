@@ -20,9 +20,19 @@ from ..nn.losses import get_loss
 from ..optim import adam
 from ..tree import map_arrays
 from .callbacks import DivergenceEvent, History, as_callbacks
-from .data import check_batch_rows, prepare_data, split_data
+from .data import check_batch_rows, prepare_data, prepare_rows, prepare_weights, split_data, split_weights
 from .metrics import batch_total, correct_count, epoch_loss, evaluate_sums, resolve_metrics
 from .step import TrainStep
+
+# the most bytes of shuffled rows gathered at once (see Trainer._run_epoch)
+GATHER_BYTES = 16 * 2**20
+
+
+def _row_size(a) -> int:
+    size = 1
+    for d in a.shape[1:]:
+        size *= d
+    return size
 
 
 @dataclass
@@ -61,6 +71,7 @@ class Trainer:
         check_finite=True,
         device_rng=False,
         grad_hooks=(),
+        penalty=None,
     ) -> None:
         self.model = model
         self.loss = None if loss is None else get_loss(loss)  # None: chosen from the labels in fit
@@ -84,6 +95,7 @@ class Trainer:
         self.callbacks = as_callbacks(callbacks)
         self.check_finite = bool(check_finite)
         self.grad_hooks = tuple(grad_hooks or ())
+        self.penalty = penalty  # a term of the objective (training/step.py), e.g. optim.batch_scaled_l2
         self.fit_data = self.fit_args = None  # set during fit, for callbacks
         self._step: TrainStep | None = None  # built in fit, kept for the next fit
         # device_rng: shuffles and dropout masks drawn on the device (no host-to-device copy per
@@ -150,27 +162,42 @@ class Trainer:
         """The step for the model, loss and optimizer, built once and kept across fits."""
         s = self._step
         if s is None or s.model is not self.model or s.loss_fn is not self.loss or s.optimizer is not self.optimizer:
-            self._step = TrainStep(self.model, self.loss, self.optimizer, grad_hooks=self.grad_hooks)
+            self._step = TrainStep(
+                self.model, self.loss, self.optimizer, grad_hooks=self.grad_hooks, penalty=self.penalty
+            )
         return self._step
 
-    def fit(self, X, y, *, epochs=10, validation_data=None, validation_split=0.0) -> History:
-        """Train until epoch index `epochs` (continuing from `state.epoch`); returns the History."""
+    def fit(
+        self, X, y, *, epochs=10, validation_data=None, validation_split=0.0, sample_weight=None, rows=None
+    ) -> History:
+        """Train until epoch index `epochs` (continuing from `state.epoch`); returns the History.
+        sample_weight: one non-negative weight per row of X (see `fit`). rows: train on these
+        rows of X only (distinct integer indices, e.g. all but a held-out set), without copying
+        them out: each batch gathers its rows from X."""
         check_int("epochs", epochs, 1)
         check_fraction("validation_split", validation_split)
         if validation_split and validation_data is not None:
             raise ConfigError("validation_split: give either validation_split or validation_data, not both")
         model, st = self.model, self.state
         X, y, self.loss = prepare_data(model, X, y, self.loss)
+        w = None if sample_weight is None else prepare_weights(model, sample_weight, X.shape[0])
+        if rows is not None:
+            if validation_split:
+                raise ConfigError("rows: give either rows or validation_split, not both")
+            rows = prepare_rows(model, rows, X.shape[0])
         val = None
         if validation_split:
             X, y, *val = split_data(model, X, y, validation_split, self.seed)
+            if w is not None:
+                w, w_val = split_weights(model, w, validation_split, self.seed)
+                val.append(w_val)
         elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ConfigError("validation_data: expected a pair (X_val, y_val)")
             Xv, yv, _ = prepare_data(model, *validation_data, self.loss, name="validation_data ")
             val = (Xv, yv)
         metrics = resolve_metrics(self.metrics, self.loss)
-        check_batch_rows(model, X.shape[0], self.batch_size)
+        check_batch_rows(model, X.shape[0] if rows is None else rows.shape[0], self.batch_size)
         step = self._train_step()
         if st.opt_state is None:
             st.opt_state = step.init_state()
@@ -185,7 +212,7 @@ class Trainer:
             for epoch in range(first, epochs):
                 for cb in self.callbacks:
                     cb.on_epoch_begin(epoch)
-                logs = self._run_epoch(epoch, step, X, y, val, metrics)
+                logs = self._run_epoch(epoch, step, X, y, val, metrics, w, rows)
                 stop = self._end_epoch(epoch, logs)
                 for cb in self.callbacks:
                     stop = bool(cb.on_epoch_end(epoch, dict(logs))) or stop
@@ -199,26 +226,45 @@ class Trainer:
             self.fit_data = None  # do not keep the data alive after fit
         return st.history
 
-    def _run_epoch(self, epoch, step, X, y, val, metrics) -> dict[str, float]:
+    def _run_epoch(self, epoch, step, X, y, val, metrics, w=None, rows=None) -> dict[str, float]:
         model, st, loss = self.model, self.state, self.loss
         b, xp, dtype = model.backend, model.backend.xp, model.dtype
-        n = X.shape[0]
+        n = X.shape[0] if rows is None else rows.shape[0]
         bs = n if self.batch_size is None else min(self.batch_size, n)
         n_batches = math.ceil(n / bs)
         if self.check_finite:  # the last finite state, put back if this epoch diverges
             start = (step.snapshot(st.opt_state), st.step, st.shuffle_rng.get_state(), st.dropout_rng.get_state())
-        if self.shuffle:
-            # One host-to-device copy of the permutation, one gather per epoch; batches are slices.
-            perm = b.asarray(st.shuffle_rng.permutation(n))
-            X, y = xp.take(X, perm, axis=0), xp.take(y, perm, axis=0)
+        # One host-to-device copy of the permutation per epoch; the shuffled rows are gathered a
+        # chunk of whole batches at a time (at most GATHER_BYTES), so memory holds the data and a
+        # chunk, not a shuffled copy of the data too, and small batches still cost one slice each.
+        perm = b.asarray(st.shuffle_rng.permutation(n)) if self.shuffle else None
+        if rows is not None:  # the epoch's order of the chosen rows: a permutation of them
+            perm = rows if perm is None else xp.take(rows, perm, axis=0)
+        row_bytes = 8 * (_row_size(X) + _row_size(y))  # 8 bytes a value: an upper bound is enough
+        chunk = max(1, GATHER_BYTES // (row_bytes * bs)) * bs
+        c_start = c_end = 0
         zero = xp.zeros((), dtype=dtype, device=b.device)
         total, correct, n_finite = zero, zero, zero
         all_finite = xp.ones((), dtype=xp.bool, device=b.device)
         for i in range(n_batches):
             a, z = i * bs, min((i + 1) * bs, n)  # strict refuses slice stops past the end
-            xb, yb = X[a:z, ...], y[a:z, ...]
-            value, out, st.opt_state = step(xb, yb, st.opt_state, st.dropout_rng)
-            total = total + batch_total(value, xb.shape[0], loss)
+            if perm is None:
+                xb, yb, wb = X[a:z, ...], y[a:z, ...], None if w is None else w[a:z]
+            else:
+                if a >= c_end:  # the next chunk of shuffled rows
+                    c_start, c_end = a, min(a + chunk, n)
+                    xb = yb = wb = Xc = yc = wc = None  # the last chunk goes before the next comes
+                    rows = perm[c_start:c_end]
+                    Xc, yc = xp.take(X, rows, axis=0), xp.take(y, rows, axis=0)
+                    wc = None if w is None else xp.take(w, rows, axis=0)
+                i0, i1 = a - c_start, z - c_start
+                xb, yb, wb = Xc[i0:i1, ...], yc[i0:i1, ...], None if w is None else wc[i0:i1]
+            if w is None:
+                value, out, st.opt_state = step(xb, yb, st.opt_state, st.dropout_rng)
+                total = total + batch_total(value, xb.shape[0], loss)
+            else:  # a weighted mean counts as many rows as its weights add up to
+                value, out, st.opt_state = step(xb, yb, st.opt_state, st.dropout_rng, weights=wb)
+                total = total + batch_total(value, xp.sum(wb, dtype=wb.dtype), loss)
             if "accuracy" in metrics:
                 correct = correct + correct_count(out, yb, loss, xp=xp)
             if self.check_finite:
@@ -230,20 +276,26 @@ class Trainer:
             st.step += 1
             for cb in self.callbacks:
                 cb.on_batch_end(i, n_batches)
-        sums = [total, correct, n_finite]
+        w_total = zero if w is None else xp.sum(w if rows is None else xp.take(w, rows, axis=0), dtype=w.dtype)
+        sums = [total, correct, n_finite, w_total]
         if val is not None:
-            sums += list(evaluate_sums(model, *val, loss, batch_size=self.batch_size))
+            sums += list(
+                evaluate_sums(
+                    model, *val[:2], loss, batch_size=self.batch_size, weights=val[2] if len(val) == 3 else None
+                )
+            )
         host = _backend.to_numpy(xp.stack(sums))  # the epoch's one device-to-host transfer
         if self.check_finite and int(host[2]) < n_batches:
             self._diverged(epoch, int(host[2]), n_batches, step, start)
-        logs = {"loss": epoch_loss(float(host[0]), n, loss)}
+        logs = {"loss": epoch_loss(float(host[0]), n if w is None else float(host[3]), loss)}
         if "accuracy" in metrics:
             logs["accuracy"] = float(host[1]) / n
         if val is not None:
             n_val = val[0].shape[0]
-            logs["val_loss"] = epoch_loss(float(host[3]), n_val, loss)
+            val_weight = n_val if len(val) == 2 else float(host[6])
+            logs["val_loss"] = epoch_loss(float(host[4]), val_weight, loss)
             if "accuracy" in metrics:
-                logs["val_accuracy"] = float(host[4]) / n_val
+                logs["val_accuracy"] = float(host[5]) / n_val
         return logs
 
     def _diverged(self, epoch, bad, n_batches, step, start) -> None:
@@ -305,6 +357,8 @@ def fit(
     check_finite=True,
     device_rng=False,
     grad_hooks=(),
+    sample_weight=None,
+    penalty=None,
 ) -> History:
     """Train `model` on (X, y) and return its History.
 
@@ -326,6 +380,12 @@ def fit(
     device_rng: draw shuffles and dropout masks with the backend's own generator on its device
         (CuPy, torch) instead of the host; faster on a GPU, but the numbers differ per library.
     grad_hooks: functions grads -> grads run at the step's gradient seam (training/step.py).
+    sample_weight: one non-negative weight per row (None: all 1). Each batch's loss becomes the
+        weighted mean sum_i w_i l_i / sum_i w_i (nn/losses.py), the history's loss the weighted
+        mean over all rows (accuracy stays a plain count); validation_split splits the weights
+        with the rows and weights val_loss. Weighted steps take the generic path.
+    penalty: a term of the objective, penalty(params, grads, batch_weight) -> (value, grads), e.g.
+        optim.batch_scaled_l2(alpha) (scikit-learn's alpha); its value is part of the loss.
     """
     trainer = Trainer(
         model,
@@ -342,5 +402,13 @@ def fit(
         check_finite=check_finite,
         device_rng=device_rng,
         grad_hooks=grad_hooks,
+        penalty=penalty,
     )
-    return trainer.fit(X, y, epochs=epochs, validation_data=validation_data, validation_split=validation_split)
+    return trainer.fit(
+        X,
+        y,
+        epochs=epochs,
+        validation_data=validation_data,
+        validation_split=validation_split,
+        sample_weight=sample_weight,
+    )

@@ -51,21 +51,27 @@ def correct_count(out: Any, y: Any, loss: Any, *, xp: Any = None) -> Any:
     return xp.sum(xp.astype(hits, out.dtype), dtype=out.dtype)
 
 
-def batch_total(value: Any, n_rows: int, loss: Any) -> Any:
+def batch_total(value: Any, n_rows: Any, loss: Any) -> Any:
     """A batch's contribution to the loss over all rows: a mean loss's value times the batch's
     rows, a summed loss's value as it is. The epoch's loss is then the total over the rows
-    divided by their number for a mean loss, the total itself for a summed one (`epoch_loss`)."""
-    return value * float(n_rows) if loss.reduction == "mean" else value
+    divided by their number for a mean loss, the total itself for a summed one (`epoch_loss`).
+    With sample weights n_rows is the batch's total weight (a 0-d array): the weighted mean."""
+    if loss.reduction != "mean":
+        return value
+    return value * (float(n_rows) if isinstance(n_rows, int) else n_rows)
 
 
-def epoch_loss(total: float, n_rows: int, loss: Any) -> float:
+def epoch_loss(total: float, n_rows: float, loss: Any) -> float:
     """The loss over all `n_rows` rows from the sum of their `batch_total`s, as the loss defines it."""
     return total / n_rows if loss.reduction == "mean" else total
 
 
-def evaluate_sums(model: Any, X: Any, y: Any, loss: Any, *, batch_size: int | None = None) -> tuple[Any, Any]:
+def evaluate_sums(
+    model: Any, X: Any, y: Any, loss: Any, *, batch_size: int | None = None, weights: Any = None
+) -> tuple[Any, ...]:
     """(sum of the batches' `batch_total`s, number correct) of `model` on (X, y) in evaluation
-    mode, both 0-d device arrays. Batches bound the memory a large validation set needs."""
+    mode, both 0-d device arrays. Batches bound the memory a large validation set needs.
+    weights (one per row): the loss is weighted, and their sum comes third."""
     n = X.shape[0]
     bs = n if batch_size is None else min(batch_size, n)
     xp = model.backend.xp
@@ -74,11 +80,19 @@ def evaluate_sums(model: Any, X: Any, y: Any, loss: Any, *, batch_size: int | No
         stop = min(a + bs, n)  # strict refuses slice stops past the end
         xb, yb = X[a:stop, ...], y[a:stop, ...]
         out = model.forward(xb, training=False)[0]
-        value, _ = loss(out, yb)
-        batch_loss, batch_correct = batch_total(value, xb.shape[0], loss), correct_count(out, yb, loss, xp=xp)
+        if weights is None:
+            value, _ = loss(out, yb)
+            batch_loss = batch_total(value, xb.shape[0], loss)
+        else:
+            wb = weights[a:stop]
+            value, _ = loss(out, yb, wb)
+            batch_loss = batch_total(value, xp.sum(wb, dtype=wb.dtype), loss)
+        batch_correct = correct_count(out, yb, loss, xp=xp)
         total = batch_loss if total is None else total + batch_loss
         correct = batch_correct if correct is None else correct + batch_correct
-    return total, correct
+    if weights is None:
+        return total, correct
+    return total, correct, xp.sum(weights, dtype=weights.dtype)
 
 
 def accuracy(outputs: Any, y: Any, *, loss: Any = None) -> float:

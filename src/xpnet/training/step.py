@@ -32,9 +32,15 @@ class StepSnapshot(NamedTuple):
 
 
 class TrainStep:
-    """`step(x, y, opt_state, rng=None) -> (loss, outputs, opt_state)`, updating model.params
-    and committing model.buffers. The loss is a 0-d device array (not synchronised); outputs
-    are those before the update, a fresh array.
+    """`step(x, y, opt_state, rng=None, weights=None) -> (loss, outputs, opt_state)`, updating
+    model.params and committing model.buffers. The loss is a 0-d device array (not synchronised);
+    outputs are those before the update, a fresh array. weights: one per row of x, handed to the
+    loss (nn/losses.py); a weighted call takes the generic path.
+
+    penalty: a term of the objective that depends on the parameters and the batch's total weight,
+    `penalty(params, grads, batch_weight) -> (value, grads)` (optim.regularization's
+    `batch_scaled_l2`, scikit-learn's alpha): its value is added to the loss, its gradient at the
+    seam's start, before the hooks. A step with a penalty takes the generic path.
 
     path: "generic", or the fast step's name ("numpy") when one supports this configuration
     exactly; last_path: the path the last call took (a fast step hands calls it does not take,
@@ -42,21 +48,29 @@ class TrainStep:
     """
 
     def __init__(
-        self, model, loss_fn, optimizer, *, grad_hooks: tuple[GradHook, ...] | list = (), use_fast: bool = True
+        self,
+        model,
+        loss_fn,
+        optimizer,
+        *,
+        grad_hooks: tuple[GradHook, ...] | list = (),
+        use_fast: bool = True,
+        penalty: Callable | None = None,
     ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.penalty = penalty
         hooks = tuple(grad_hooks) if grad_hooks is not None else ()
         for i, h in enumerate(hooks):
             if not callable(h):
                 raise ConfigError(f"grad_hooks[{i}]: expected a function grads -> grads, got {type(h).__name__}")
         self.grad_hooks = hooks
-        self._fast = fast.select(model, loss_fn, optimizer) if use_fast else None
+        self._fast = fast.select(model, loss_fn, optimizer) if use_fast and penalty is None else None
         self.path = self._fast.path if self._fast is not None else "generic"
         self.last_path: str | None = None
         self._seam = self._run_hooks if hooks else None
 
-    def __call__(self, x, y, opt_state, rng=None):
-        if self._fast is not None:
+    def __call__(self, x, y, opt_state, rng=None, weights=None):
+        if self._fast is not None and weights is None:
             result = self._fast.run(x, y, opt_state, self._seam)
             if result is not None:
                 self.last_path = self.path
@@ -64,8 +78,12 @@ class TrainStep:
         self.last_path = "generic"
         model = self.model
         out, new_buffers, backprop = model.forward(x, training=True, rng=rng)
-        value, dout = self.loss_fn(out, y)
+        value, dout = self.loss_fn(out, y) if weights is None else self.loss_fn(out, y, weights)
         _, grads = backprop(dout)
+        if self.penalty is not None:
+            batch_weight = float(x.shape[0]) if weights is None else model.backend.xp.sum(weights, dtype=weights.dtype)
+            extra, grads = self.penalty(model.params, grads, batch_weight)
+            value = value + extra
         if self._seam is not None:
             grads = self._seam(grads)
         updates, opt_state = self.optimizer.update(grads, opt_state, model.params)
@@ -121,12 +139,18 @@ class TrainStep:
 
 
 def make_train_step(
-    model, loss_fn, optimizer, *, grad_hooks: tuple[GradHook, ...] | list = (), use_fast: bool = True
+    model,
+    loss_fn,
+    optimizer,
+    *,
+    grad_hooks: tuple[GradHook, ...] | list = (),
+    use_fast: bool = True,
+    penalty: Callable | None = None,
 ) -> TrainStep:
     """The step for this model, loss and optimizer: a library's fast step where one supports the
     configuration exactly (tests/test_fastpath.py proves it equal), else the generic one.
     grad_hooks: functions grads -> grads run at the gradient seam (see the module docstring)."""
-    return TrainStep(model, loss_fn, optimizer, grad_hooks=grad_hooks, use_fast=use_fast)
+    return TrainStep(model, loss_fn, optimizer, grad_hooks=grad_hooks, use_fast=use_fast, penalty=penalty)
 
 
 def train_step(model, loss_fn, optimizer, opt_state, x, y, *, rng: Any = None):
