@@ -17,6 +17,7 @@ from ..nn import Standardizer, get_loss, mlp
 from ..nn.summary import architecture_line, parameter_count
 from ..optim import optimizer_from_options
 from ..training import Callback, fit
+from ..training.precision import get_precision
 from .options import choose_loss, parse_layers
 from .report import ProgressReporter, final_metrics, plot_curves, progress_mode, summary_line, write_history
 from .rundir import (
@@ -62,6 +63,9 @@ def cmd_train(args) -> int:
         backend=backend,
         dtype=args.dtype,
     )
+    precision = get_precision(getattr(args, "precision", None))
+    if precision is not None:
+        precision.check(model)  # bfloat16 on NumPy, or --dtype not the master's: refused before training
     optimizer = optimizer_from_options(
         args.optimizer, lr=args.lr, momentum=args.momentum, l2_rate=args.l2, clip_norm=args.clip_norm
     )
@@ -88,6 +92,7 @@ def cmd_train(args) -> int:
                     patience=args.patience,
                     callbacks=[*checkpoints, first_line, reporter],  # a resumed run's checks first
                     device_rng=args.device_rng or (backend.is_gpu and not checkpoints),
+                    precision=precision,
                 ),
                 None,
             )

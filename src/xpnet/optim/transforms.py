@@ -14,6 +14,33 @@ from ..backend import namespace_of_tree
 from ..checks import check_fraction, check_lr, check_positive
 from .base import GradientTransformation, zeros_like_tree
 
+# --- moments in a dtype where eps exists ---------------------------------------------------------
+
+
+def moment_dtype(xp, dtype):
+    """The dtype RMSprop's and Adam's moments and denominators are kept in: float32 for
+    parameters narrower than that. In float16 eps=1e-8 rounds to 0 (its smallest subnormal is
+    6e-8) and g*g underflows to 0 for |g| < 2.4e-4, so sqrt(v) + eps is 0 and the first update is
+    inf (the run diverged at step 0); bfloat16 keeps only 8 bits of v. float32 holds both, and the
+    update is cast back to the gradient's dtype at the end. float32 and float64 stay as they are."""
+    return xp.float32 if xp.finfo(dtype).bits < 32 else dtype
+
+
+def _moments(params: dict) -> dict:
+    xp = namespace_of_tree(params)
+    return {k: xp.zeros_like(p, dtype=moment_dtype(xp, p.dtype)) for k, p in params.items()}
+
+
+def _widened(xp, g, state_array):
+    """g in the dtype of its moment (a no-op, not a copy, where they already agree)."""
+    return g if g.dtype == state_array.dtype else xp.astype(g, state_array.dtype)
+
+
+def _narrowed(xp, u, g):
+    """The update u back in the gradient's dtype."""
+    return u if u.dtype == g.dtype else xp.astype(u, g.dtype)
+
+
 # --- the learning rate ------------------------------------------------------------------------
 
 
@@ -76,12 +103,14 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8) -> GradientTransformati
     eps = check_positive("eps", eps)
 
     def init(params):
-        return ScaleByRmsState(zeros_like_tree(params))
+        return ScaleByRmsState(_moments(params))
 
     def update(grads, state, params=None):
         xp = namespace_of_tree(grads)
-        nu = {k: alpha * state.nu[k] + (1 - alpha) * (g * g) for k, g in grads.items()}
-        return {k: g / (xp.sqrt(nu[k]) + eps) for k, g in grads.items()}, ScaleByRmsState(nu)
+        wide = {k: _widened(xp, g, state.nu[k]) for k, g in grads.items()}  # float16: see moment_dtype
+        nu = {k: alpha * state.nu[k] + (1 - alpha) * (g * g) for k, g in wide.items()}
+        updates = {k: _narrowed(xp, g / (xp.sqrt(nu[k]) + eps), grads[k]) for k, g in wide.items()}
+        return updates, ScaleByRmsState(nu)
 
     return GradientTransformation(init, update, ("scale_by_rms", {"alpha": alpha, "eps": eps}))
 
@@ -104,17 +133,18 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
     eps = check_positive("eps", eps)
 
     def init(params):
-        return ScaleByAdamState(0, zeros_like_tree(params), zeros_like_tree(params))
+        return ScaleByAdamState(0, _moments(params), _moments(params))
 
     def update(grads, state, params=None):
         xp = namespace_of_tree(grads)
         t = state.count + 1
-        mu = {k: b1 * state.mu[k] + (1 - b1) * g for k, g in grads.items()}
-        nu = {k: b2 * state.nu[k] + (1 - b2) * (g * g) for k, g in grads.items()}
+        wide = {k: _widened(xp, g, state.mu[k]) for k, g in grads.items()}  # float16: see moment_dtype
+        mu = {k: b1 * state.mu[k] + (1 - b1) * g for k, g in wide.items()}
+        nu = {k: b2 * state.nu[k] + (1 - b2) * (g * g) for k, g in wide.items()}
         # host floats: the step count is a Python int, so nothing here touches the device
         bc1 = 1 - b1**t
         sqrt_bc2 = (1 - b2**t) ** 0.5
-        updates = {k: (mu[k] / bc1) / (xp.sqrt(nu[k]) / sqrt_bc2 + eps) for k in grads}
+        updates = {k: _narrowed(xp, (mu[k] / bc1) / (xp.sqrt(nu[k]) / sqrt_bc2 + eps), grads[k]) for k in grads}
         return updates, ScaleByAdamState(t, mu, nu)
 
     return GradientTransformation(init, update, ("scale_by_adam", {"b1": b1, "b2": b2, "eps": eps}))

@@ -22,6 +22,7 @@ from ..tree import map_arrays
 from .callbacks import DivergenceEvent, History, as_callbacks
 from .data import check_batch_rows, prepare_data, split_data
 from .metrics import batch_total, correct_count, epoch_loss, evaluate_sums, resolve_metrics
+from .precision import skipped_steps
 from .step import TrainStep
 
 
@@ -61,8 +62,10 @@ class Trainer:
         check_finite=True,
         device_rng=False,
         grad_hooks=(),
+        precision=None,
     ) -> None:
         self.model = model
+        self.precision = precision  # checked against the model when the step is built
         self.loss = None if loss is None else get_loss(loss)  # None: chosen from the labels in fit
         optimizer = adam(1e-3) if optimizer is None else optimizer
         if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))):
@@ -150,7 +153,9 @@ class Trainer:
         """The step for the model, loss and optimizer, built once and kept across fits."""
         s = self._step
         if s is None or s.model is not self.model or s.loss_fn is not self.loss or s.optimizer is not self.optimizer:
-            self._step = TrainStep(self.model, self.loss, self.optimizer, grad_hooks=self.grad_hooks)
+            self._step = TrainStep(
+                self.model, self.loss, self.optimizer, grad_hooks=self.grad_hooks, precision=self.precision
+            )
         return self._step
 
     def fit(self, X, y, *, epochs=10, validation_data=None, validation_split=0.0) -> History:
@@ -213,6 +218,7 @@ class Trainer:
             X, y = xp.take(X, perm, axis=0), xp.take(y, perm, axis=0)
         zero = xp.zeros((), dtype=dtype, device=b.device)
         total, correct, n_finite = zero, zero, zero
+        skipped_before = skipped_steps(st.opt_state)  # a loss-scaled run's overflow count (precision.py)
         all_finite = xp.ones((), dtype=xp.bool, device=b.device)
         for i in range(n_batches):
             a, z = i * bs, min((i + 1) * bs, n)  # strict refuses slice stops past the end
@@ -237,6 +243,8 @@ class Trainer:
         if self.check_finite and int(host[2]) < n_batches:
             self._diverged(epoch, int(host[2]), n_batches, step, start)
         logs = {"loss": epoch_loss(float(host[0]), n, loss)}
+        if skipped_before is not None:
+            logs["skipped_steps"] = skipped_steps(st.opt_state) - skipped_before
         if "accuracy" in metrics:
             logs["accuracy"] = float(host[1]) / n
         if val is not None:
@@ -305,6 +313,7 @@ def fit(
     check_finite=True,
     device_rng=False,
     grad_hooks=(),
+    precision=None,
 ) -> History:
     """Train `model` on (X, y) and return its History.
 
@@ -326,6 +335,9 @@ def fit(
     device_rng: draw shuffles and dropout masks with the backend's own generator on its device
         (CuPy, torch) instead of the host; faster on a GPU, but the numbers differ per library.
     grad_hooks: functions grads -> grads run at the step's gradient seam (training/step.py).
+    precision: "mixed-bf16" or "mixed-f16" (training/precision.py): forward and backward in that
+        dtype around the model's float32 weights, float16 with dynamic loss scaling (the steps
+        it skipped are the history's "skipped_steps"); None: everything in the model's dtype.
     """
     trainer = Trainer(
         model,
@@ -342,5 +354,6 @@ def fit(
         check_finite=check_finite,
         device_rng=device_rng,
         grad_hooks=grad_hooks,
+        precision=precision,
     )
     return trainer.fit(X, y, epochs=epochs, validation_data=validation_data, validation_split=validation_split)

@@ -19,6 +19,7 @@ from .. import fast
 from ..errors import ConfigError, ShapeError
 from ..optim import apply_updates
 from ..tree import map_arrays
+from .precision import Precision, get_precision
 
 GradHook = Callable[[dict], dict]
 
@@ -42,7 +43,14 @@ class TrainStep:
     """
 
     def __init__(
-        self, model, loss_fn, optimizer, *, grad_hooks: tuple[GradHook, ...] | list = (), use_fast: bool = True
+        self,
+        model,
+        loss_fn,
+        optimizer,
+        *,
+        grad_hooks: tuple[GradHook, ...] | list = (),
+        use_fast: bool = True,
+        precision: str | Precision | None = None,
     ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         hooks = tuple(grad_hooks) if grad_hooks is not None else ()
@@ -50,7 +58,12 @@ class TrainStep:
             if not callable(h):
                 raise ConfigError(f"grad_hooks[{i}]: expected a function grads -> grads, got {type(h).__name__}")
         self.grad_hooks = hooks
-        self._fast = fast.select(model, loss_fn, optimizer) if use_fast else None
+        # mixed precision (precision.py): forward and backward in a narrow dtype around the model's
+        # master weights; the generic step runs it (no fast step knows it)
+        self.precision = get_precision(precision)
+        if self.precision is not None:
+            self.precision.check(model)
+        self._fast = fast.select(model, loss_fn, optimizer) if use_fast and self.precision is None else None
         self.path = self._fast.path if self._fast is not None else "generic"
         self.last_path: str | None = None
         self._seam = self._run_hooks if hooks else None
@@ -62,15 +75,25 @@ class TrainStep:
                 self.last_path = self.path
                 return result
         self.last_path = "generic"
-        model = self.model
-        out, new_buffers, backprop = model.forward(x, training=True, rng=rng)
+        model, prec = self.model, self.precision
+        if prec is None:
+            out, new_buffers, backprop = model.forward(x, training=True, rng=rng)
+        else:
+            out, new_buffers, backprop = prec.forward(model, x, opt_state, rng=rng)
+            opt_state, scaler = prec.split_state(opt_state)
         value, dout = self.loss_fn(out, y)
         _, grads = backprop(dout)
         if self._seam is not None:
             grads = self._seam(grads)
+        if prec is not None:
+            update, scaler = prec.finish(grads, scaler, xp=model.backend.xp)
+            if not update:  # a loss-scale overflow: no update, the optimizer state as it was
+                return value, out, prec.join_state(opt_state, scaler)
         updates, opt_state = self.optimizer.update(grads, opt_state, model.params)
         model.params = apply_updates(model.params, updates)
         model.buffers = new_buffers
+        if prec is not None:
+            opt_state = prec.join_state(opt_state, scaler)
         return value, out, opt_state
 
     def _run_hooks(self, grads: dict) -> dict:
@@ -97,7 +120,8 @@ class TrainStep:
         it then needs no copy of it)."""
         if self._fast is not None:
             return self._fast.init_state()
-        return self.optimizer.init(self.model.params)
+        state = self.optimizer.init(self.model.params)
+        return state if self.precision is None else self.precision.init_state(state)
 
     def snapshot(self, opt_state) -> StepSnapshot:
         """The model's params and buffers and `opt_state` as they are now, unchanged by later
@@ -120,13 +144,13 @@ class TrainStep:
         return snap.opt_state
 
 
-def make_train_step(
-    model, loss_fn, optimizer, *, grad_hooks: tuple[GradHook, ...] | list = (), use_fast: bool = True
-) -> TrainStep:
+def make_train_step(model, loss_fn, optimizer, **options: Any) -> TrainStep:
     """The step for this model, loss and optimizer: a library's fast step where one supports the
     configuration exactly (tests/test_fastpath.py proves it equal), else the generic one.
-    grad_hooks: functions grads -> grads run at the gradient seam (see the module docstring)."""
-    return TrainStep(model, loss_fn, optimizer, grad_hooks=grad_hooks, use_fast=use_fast)
+    options (TrainStep's): grad_hooks, functions grads -> grads run at the gradient seam (see the
+    module docstring); use_fast; precision, "mixed-bf16", "mixed-f16" or a Precision
+    (training/precision.py), None for none."""
+    return TrainStep(model, loss_fn, optimizer, **options)
 
 
 def train_step(model, loss_fn, optimizer, opt_state, x, y, *, rng: Any = None):
