@@ -18,7 +18,9 @@ from typing import Any, NamedTuple
 from .. import fast
 from ..errors import ConfigError, ShapeError
 from ..optim import apply_updates
+from ..optim.base import apply_updates_in_place
 from ..tree import map_arrays
+from .inplace import ParamOwner, donated
 from .precision import Precision, get_precision
 
 GradHook = Callable[[dict], dict]
@@ -65,6 +67,7 @@ class TrainStep:
             self.precision.check(model)
         self._fast = fast.select(model, loss_fn, optimizer) if use_fast and self.precision is None else None
         self.path = self._fast.path if self._fast is not None else "generic"
+        self._owner = ParamOwner(model)  # the generic step's in-place updates (inplace.py)
         self.last_path: str | None = None
         self._seam = self._run_hooks if hooks else None
 
@@ -75,7 +78,9 @@ class TrainStep:
                 self.last_path = self.path
                 return result
         self.last_path = "generic"
-        model, prec = self.model, self.precision
+        model, prec, owner = self.model, self.precision, self._owner
+        if owner.mutable:
+            owner.take()
         if prec is None:
             out, new_buffers, backprop = model.forward(x, training=True, rng=rng)
         else:
@@ -85,12 +90,18 @@ class TrainStep:
         _, grads = backprop(dout)
         if self._seam is not None:
             grads = self._seam(grads)
+        elif owner.mutable:  # no hook kept them: the optimizer may write into them
+            grads = donated(grads, model.params)
         if prec is not None:
             update, scaler = prec.finish(grads, scaler, xp=model.backend.xp)
             if not update:  # a loss-scale overflow: no update, the optimizer state as it was
                 return value, out, prec.join_state(opt_state, scaler)
         updates, opt_state = self.optimizer.update(grads, opt_state, model.params)
-        model.params = apply_updates(model.params, updates)
+        if owner.mutable:
+            apply_updates_in_place(model.params, updates)
+            owner.commit()
+        else:
+            model.params = apply_updates(model.params, updates)
         model.buffers = new_buffers
         if prec is not None:
             opt_state = prec.join_state(opt_state, scaler)
@@ -125,15 +136,18 @@ class TrainStep:
 
     def snapshot(self, opt_state) -> StepSnapshot:
         """The model's params and buffers and `opt_state` as they are now, unchanged by later
-        steps: the arrays themselves on the generic path (it never writes into an array), copies
-        where a fast step updates in place."""
+        steps: copies where a fast step updates in place, copies of the parameters where the
+        generic step does (inplace.py: it never writes into buffers or optimizer states), the
+        arrays themselves on an immutable library."""
         m = self.model
-        if self._fast is None or not self._fast.in_place:
-            return StepSnapshot(dict(m.params), dict(m.buffers), opt_state)
         b = m.backend
 
         def copy(a):
             return b.xp.asarray(a, copy=True, device=b.device)
+
+        if self._fast is None or not self._fast.in_place:
+            params = map_arrays(copy, m.params) if self._owner.mutable else dict(m.params)
+            return StepSnapshot(params, dict(m.buffers), opt_state)
 
         return StepSnapshot(map_arrays(copy, m.params), map_arrays(copy, m.buffers), map_arrays(copy, opt_state))
 
