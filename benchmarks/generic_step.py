@@ -134,8 +134,8 @@ def bench(batch: int, n: int, reps: int, device: str, sizes=SIZES) -> dict:
     )
 
 
-def run(quick: bool, reps: int, device: str = "cpu", batches=(128, 512)) -> list[dict]:
-    n = 4096 if quick else 30720
+def run(quick: bool, reps: int, device: str = "cpu", batches=(128, 512), n: int | None = None) -> list[dict]:
+    n = n or (4096 if quick else 30720)
     return [bench(b, n, reps, device) for b in batches]
 
 
@@ -145,17 +145,23 @@ def main(argv=None) -> int:
     p.add_argument("--reps", type=int, default=None, help="repetitions per slice (default 3; 1 with --quick)")
     p.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
     p.add_argument("--batches", default="128,512")
+    p.add_argument("--samples", type=int, help="samples per epoch (default 30720; 4096 with --quick)")
+    p.add_argument("--threads", type=int, help="torch.set_num_threads for both (default: torch's own)")
     p.add_argument("--json", type=Path, help="also write the rows here")
     a = p.parse_args(argv)
     reps = a.reps or (1 if a.quick else 3)
-    rows = run(a.quick, reps, a.device, tuple(int(s) for s in a.batches.split(",")))
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)
+    rows = run(a.quick, reps, a.device, tuple(int(s) for s in a.batches.split(",")), a.samples)
     for r in rows:
         print(
             f"{r['config']}: xpnet {r['xpnet']:.0f} samples/s, torch {r['reference']:.0f}, ratio {r['ratio']:.3f}; "
             f"weight-size allocations per step {r['weight_size_allocations_per_step']}"
         )
     if a.json:
-        a.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
+        a.json.write_text(json.dumps({"machine": machine(), "argv": sys.argv[1:], "rows": rows}, indent=1))
     return 0
 
 

@@ -140,7 +140,9 @@ def suite(dry: bool, out: Path, budget: float) -> dict:
             out,
             budget * 0.45,
         ),
-        "kernels": run_pytest("kernels", ["tests/test_cupy_kernels.py"], {}, out, budget * 0.1),
+        "kernels": run_pytest(
+            "kernels", ["tests/test_cupy_kernels.py", "tests/test_cupy_step.py"], {}, out, budget * 0.1
+        ),
     }
 
 
