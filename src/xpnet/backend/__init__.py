@@ -10,6 +10,7 @@ but the foundation modules errors.py and checks.py: it knows no layers, losses o
 from __future__ import annotations
 
 from .host import library_name, to_float, to_numpy
+from .memory import out_of_memory
 from .namespace import compat_namespace, device_of, is_array, namespace_of, namespace_of_tree, writes_in_place
 from .random import DROPOUT, SHUFFLE, SPLIT, DeviceRandom, HostRandom, stream_seed
 from .selection import (
@@ -47,6 +48,7 @@ __all__ = [
     "list_backends",
     "namespace_of",
     "namespace_of_tree",
+    "out_of_memory",
     "stream_seed",
     "to_float",
     "to_numpy",

@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import backend as _backend
 from ..checks import check_fraction, check_int, check_non_negative
-from ..errors import ConfigError, DivergenceError
+from ..errors import ConfigError, DivergenceError, OutOfMemoryError
 from ..nn.losses import get_loss
 from ..optim import adam
 from ..tree import map_arrays
@@ -223,7 +223,11 @@ class Trainer:
         for i in range(n_batches):
             a, z = i * bs, min((i + 1) * bs, n)  # strict refuses slice stops past the end
             xb, yb = X[a:z, ...], y[a:z, ...]
-            value, out, st.opt_state = step(xb, yb, st.opt_state, st.dropout_rng)
+            try:
+                value, out, st.opt_state = step(xb, yb, st.opt_state, st.dropout_rng)
+            except Exception as exc:
+                self._out_of_memory(exc, bs, step, start if self.check_finite else None)
+                raise
             total = total + batch_total(value, xb.shape[0], loss)
             if "accuracy" in metrics:
                 correct = correct + correct_count(out, yb, loss, xp=xp)
@@ -253,6 +257,24 @@ class Trainer:
             if "accuracy" in metrics:
                 logs["val_accuracy"] = float(host[4]) / n_val
         return logs
+
+    def _out_of_memory(self, exc, bs, step, start) -> None:
+        """A library's out-of-memory error as one line (OutOfMemoryError) naming the batch size and
+        what was asked for, the weights of the epoch's start put back; other errors pass."""
+        needed = _backend.out_of_memory(exc)
+        if needed is None:
+            return
+        st, b = self.state, self.model.backend
+        if start is not None:
+            snap, st.step, shuffle, dropout = start
+            st.opt_state = step.restore(snap)
+            st.shuffle_rng.set_state(shuffle)
+            st.dropout_rng.set_state(dropout)
+        asked = f" (an allocation of {needed} failed)" if needed else ""
+        raise OutOfMemoryError(
+            f"batch_size {bs}: out of memory on {b.name} {b.device_name} in a training step{asked}; "
+            f"lower the batch size (--batch-size) or the layer sizes"
+        ) from None
 
     def _diverged(self, epoch, bad, n_batches, step, start) -> None:
         """Put back the state of the epoch's start, tell the callbacks, raise DivergenceError."""
