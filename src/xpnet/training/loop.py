@@ -258,18 +258,23 @@ class Trainer:
                 logs["val_accuracy"] = float(host[4]) / n_val
         return logs
 
+    def _put_back(self, step, start) -> None:
+        """The weights, optimizer state, step count and generators of the epoch's start."""
+        st = self.state
+        snap, st.step, shuffle, dropout = start
+        st.opt_state = step.restore(snap)
+        st.shuffle_rng.set_state(shuffle)
+        st.dropout_rng.set_state(dropout)
+
     def _out_of_memory(self, exc, bs, step, start) -> None:
         """A library's out-of-memory error as one line (OutOfMemoryError) naming the batch size and
         what was asked for, the weights of the epoch's start put back; other errors pass."""
         needed = _backend.out_of_memory(exc)
         if needed is None:
             return
-        st, b = self.state, self.model.backend
+        b = self.model.backend
         if start is not None:
-            snap, st.step, shuffle, dropout = start
-            st.opt_state = step.restore(snap)
-            st.shuffle_rng.set_state(shuffle)
-            st.dropout_rng.set_state(dropout)
+            self._put_back(step, start)
         asked = f" (an allocation of {needed} failed)" if needed else ""
         raise OutOfMemoryError(
             f"batch_size {bs}: out of memory on {b.name} {b.device_name} in a training step{asked}; "
@@ -279,10 +284,7 @@ class Trainer:
     def _diverged(self, epoch, bad, n_batches, step, start) -> None:
         """Put back the state of the epoch's start, tell the callbacks, raise DivergenceError."""
         st = self.state
-        snap, st.step, shuffle, dropout = start
-        st.opt_state = step.restore(snap)
-        st.shuffle_rng.set_state(shuffle)
-        st.dropout_rng.set_state(dropout)
+        self._put_back(step, start)
         event = DivergenceEvent(epoch=epoch, step=st.step + bad, batch=bad, n_batches=n_batches, restored_step=st.step)
         for cb in self.callbacks:
             cb.on_divergence(self, event)
