@@ -120,6 +120,7 @@ def test_gradients_a_hook_kept_are_not_written(backend):
             np.testing.assert_array_equal(host(g), values[k], err_msg=k)
 
 
+@pytest.mark.slow  # JAX compiles each operation on first use: seconds
 def test_immutable_arrays_jax():
     try:
         b = get_backend("jax")
