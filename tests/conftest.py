@@ -28,7 +28,8 @@ BACKEND_PARAMS = [
     ("numpy", None),
     ("array_api_strict", None),
     ("array_api_strict", "device1"),
-    ("torch", "cpu"),
+    # XPNET_TORCH_DEVICE=cuda runs the torch cases on the GPU (benchmarks/gpu_check.py)
+    ("torch", os.environ.get("XPNET_TORCH_DEVICE", "cpu")),
     ("cupy", None),
 ]
 IDS = ["numpy", "strict", "strict-device1", "torch", "cupy"]

@@ -4,6 +4,7 @@ machine is shared and a smoke run's numbers mean nothing."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,27 @@ def test_bad_option_is_refused(tmp_path):
     )
     assert proc.returncode == 2 and "--only: unknown benchmark(s) nope" in proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_gpu_check_dry_run_parts_run_on_the_cpu(tmp_path):
+    """benchmarks/gpu_check.py (the GPU machine's one call) parses and its CPU-runnable parts run:
+    the model file round trip on NumPy and torch CPU, the kernels part skipping with a reason."""
+    pytest.importorskip("torch")
+    script = str(ROOT / "benchmarks" / "gpu_check.py")
+    bad = subprocess.run([sys.executable, script, "--only", "nope"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--only: unknown part(s) nope" in bad.stderr
+    proc = subprocess.run(
+        [sys.executable, script, "--dry-run", "--only", "checkpoint,kernels", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["dry_run"] is True and "numpy" in res["versions"]
+    for name in ("numpy", "torch"):
+        assert res["checkpoint"][name] == {"gpu_to_cpu_identical": True, "cpu_to_gpu_identical": True, "device": "cpu"}
+    assert "dry run" in res["kernels"]["skipped"]
+    assert "## Benchmark" in (tmp_path / "results.md").read_text()

@@ -212,15 +212,23 @@ def test_no_array_a_caller_holds_is_written(opt):
             np.testing.assert_array_equal(snap.params[k], v, err_msg=k)
 
 
-def test_a_generic_snapshot_copies_nothing(backend):
+def test_a_generic_snapshot_copies_only_what_the_step_writes(backend):
+    """The generic step updates the parameters in place where the library writes in place
+    (training/inplace.py): its snapshot copies them, and only them (it never writes into buffers or
+    an optimizer state). tests/test_inplace.py: on JAX it copies nothing."""
     model = _model(backend=backend)
-    step = make_train_step(model, SoftmaxCrossEntropy(), sgd(0.1), use_fast=False)
+    step = make_train_step(model, SoftmaxCrossEntropy(), sgd(0.1, momentum=0.9), use_fast=False)
     state = step.init_state()
-    snap = step.snapshot(state)
-    assert all(snap.params[k] is model.params[k] for k in model.params)
     x, y = _batches(n_steps=1)[0]
+    _, _, state = step(backend.asarray(x, "float64"), backend.asarray(y), state)
+    snap = step.snapshot(state)
+    before = {k: host(v) for k, v in model.params.items()}
+    assert all(snap.params[k] is not model.params[k] for k in model.params)
+    assert snap.opt_state is state
     step(backend.asarray(x, "float64"), backend.asarray(y), state)
-    assert all(snap.params[k] is not model.params[k] for k in model.params)  # the step made new arrays
+    for k, v in before.items():
+        np.testing.assert_array_equal(host(snap.params[k]), v, err_msg=k)
+        assert not np.array_equal(host(model.params[k]), v), k  # the step went on
 
 
 def test_restore_puts_a_snapshot_back_exactly():

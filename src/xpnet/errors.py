@@ -38,6 +38,11 @@ class ExportError(XpnetError, RuntimeError):
     reproduce the model, a missing optional package, an output file in the way)."""
 
 
+class OutOfMemoryError(XpnetError, MemoryError):
+    """A training step ran out of (device) memory: the message names the batch size and what the
+    failed allocation asked for; the model holds the weights of the epoch's start."""
+
+
 class DivergenceError(XpnetError, FloatingPointError):
     """Training produced a non-finite loss or gradient.
 

@@ -10,7 +10,8 @@ but the foundation modules errors.py and checks.py: it knows no layers, losses o
 from __future__ import annotations
 
 from .host import library_name, to_float, to_numpy
-from .namespace import compat_namespace, device_of, is_array, namespace_of, namespace_of_tree
+from .memory import out_of_memory
+from .namespace import compat_namespace, device_of, is_array, namespace_of, namespace_of_tree, writes_in_place
 from .random import DROPOUT, SHUFFLE, SPLIT, DeviceRandom, HostRandom, stream_seed
 from .selection import (
     BACKEND_NAMES,
@@ -51,7 +52,9 @@ __all__ = [
     "list_backends",
     "namespace_of",
     "namespace_of_tree",
+    "out_of_memory",
     "stream_seed",
     "to_float",
     "to_numpy",
+    "writes_in_place",
 ]

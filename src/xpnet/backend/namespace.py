@@ -33,6 +33,13 @@ def is_array(x: Any) -> bool:
     return array_api_compat.is_array_api_obj(x)
 
 
+def writes_in_place(x: Any) -> bool:
+    """Whether `x op= y` writes into the array x (NumPy, CuPy, torch, array-api-strict) rather
+    than binding the name to a new array (JAX, a read-only NumPy view): the library's property,
+    read from the array (array-api-compat knows which libraries' arrays are immutable)."""
+    return array_api_compat.is_writeable_array(x)
+
+
 def compat_namespace(library: str) -> Any:
     """array-api-compat's wrapper namespace for a library ("numpy", "torch", "cupy")."""
     return importlib.import_module(f"array_api_compat.{library}")

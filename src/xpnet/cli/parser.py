@@ -87,11 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw shuffles and dropout masks with the "
         "library's own generator (torch, cupy; always on a GPU) instead of NumPy on the host",
     )
-    p.add_argument("--dtype", default="float32", help="float32 (default) or float64")
+    p.add_argument("--dtype", default="float32", help="float32 (default), float64, float16 or bfloat16")
     p.add_argument(
         "--max-memory",
         metavar="SIZE",
         help="refuse a run estimated to need more (e.g. 64G; default: the memory available; none: no check)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("mixed-bf16", "mixed-f16"),
+        help="mixed precision: forward and backward in bfloat16 or float16 around float32 weights and "
+        "optimizer state (mixed-f16 with dynamic loss scaling); default: everything in --dtype",
     )
     _add_backend_args(p)
     p.add_argument(

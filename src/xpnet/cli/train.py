@@ -16,6 +16,7 @@ from ..nn import Standardizer, get_loss, mlp
 from ..nn.summary import architecture_line, parameter_count
 from ..optim import optimizer_from_options
 from ..training import Callback, fit
+from ..training.precision import get_precision
 from .device import cli_backend
 from .evaluate import regression_metrics
 from .heldout import split_record
@@ -86,6 +87,9 @@ def _train(args, out_dir) -> int:
         dtype=args.dtype,
     )
     lr, rate = cli_learning_rate(args, len(train_ds))  # --lr (or the default) and --lr-schedule
+    precision = get_precision(getattr(args, "precision", None))
+    if precision is not None:
+        precision.check(model)  # bfloat16 on NumPy, or --dtype not the master's: refused before training
     optimizer = optimizer_from_options(
         args.optimizer, lr=rate, momentum=args.momentum, l2_rate=args.l2, clip_norm=args.clip_norm
     )
@@ -112,6 +116,7 @@ def _train(args, out_dir) -> int:
                     patience=args.patience,
                     callbacks=[*checkpoints, first_line, reporter],  # a resumed run's checks first
                     device_rng=args.device_rng or (backend.is_gpu and not checkpoints),
+                    precision=precision,
                 ),
                 None,
             )

@@ -9,7 +9,12 @@ tests/test_fastpath.py proves each one equal to the generic step, bit for bit.
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+#: CuPy's fused step (cupy_step.py) is chosen only with XPNET_CUPY_FUSED=1 until a GPU has proven
+#: it equal to the generic step (benchmarks/gpu_check.py runs tests/test_cupy_step.py there)
+CUPY_FUSED_VAR = "XPNET_CUPY_FUSED"
 
 
 def select(model: Any, loss_fn: Any, optimizer: Any):
@@ -19,4 +24,8 @@ def select(model: Any, loss_fn: Any, optimizer: Any):
         from .numpy_step import build
 
         return build(model, loss_fn, optimizer)
+    if model.backend.name == "cupy" and os.environ.get(CUPY_FUSED_VAR) == "1":  # pragma: needs a GPU
+        from .cupy_step import build as build_cupy
+
+        return build_cupy(model, loss_fn, optimizer)
     return None

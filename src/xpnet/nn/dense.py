@@ -41,7 +41,8 @@ class Dense(Layer):
         W = params["W"]  # (n_in, n_out)
         y = x @ W  # (batch, n_out)
         if self.bias:
-            y = y + params["b"]
+            # into the product's fresh array where the library writes in place (a new one on JAX)
+            y += params["b"]
 
         def backprop(dy, need_dx=True):
             xp = ctx.xp

@@ -36,8 +36,34 @@ class EmptyState(NamedTuple):
     """State of a transform that keeps none."""
 
 
+class Donated(dict):
+    """Gradients or updates that nobody else holds (the step's fresh gradients, a transform's
+    fresh updates): a transform may overwrite these arrays and pass them on instead of making a
+    new full-size array per parameter. It writes with augmented assignment (`g *= c`), which is
+    in place on NumPy, CuPy and torch and a new array on immutable libraries (JAX), so the result
+    is the same everywhere. A transform whose updates share arrays with its state (momentum's
+    trace) returns a plain dict: the next transform then leaves them alone."""
+
+
+def scaled_in_place(g, c: float):
+    """g * c, written into g (which the caller donates)."""
+    g *= c
+    return g
+
+
 def apply_updates(params: dict, updates: dict) -> dict:
     return {k: p + updates[k] if k in updates else p for k, p in params.items()}
+
+
+def apply_updates_in_place(params: dict, updates: dict) -> dict:
+    """apply_updates, written into the arrays of `params` (which the caller owns): p += u is the
+    same number as p + u. Returns `params`, which keeps the arrays that now hold the result (on an
+    immutable library, new ones)."""
+    for k, u in updates.items():
+        p = params[k]
+        p += u
+        params[k] = p
+    return params
 
 
 def zeros_like_tree(params: dict) -> dict:

@@ -12,7 +12,40 @@ from typing import NamedTuple
 
 from ..backend import namespace_of_tree
 from ..checks import check_fraction, check_lr, check_positive
-from .base import GradientTransformation, zeros_like_tree
+from .base import Donated, GradientTransformation, scaled_in_place, zeros_like_tree
+
+
+def _added_in_place(g, d):
+    g += d
+    return g
+
+
+# --- moments in a dtype where eps exists ---------------------------------------------------------
+
+
+def moment_dtype(xp, dtype):
+    """The dtype RMSprop's and Adam's moments and denominators are kept in: float32 for
+    parameters narrower than that. In float16 eps=1e-8 rounds to 0 (its smallest subnormal is
+    6e-8) and g*g underflows to 0 for |g| < 2.4e-4, so sqrt(v) + eps is 0 and the first update is
+    inf (the run diverged at step 0); bfloat16 keeps only 8 bits of v. float32 holds both, and the
+    update is cast back to the gradient's dtype at the end. float32 and float64 stay as they are."""
+    return xp.float32 if xp.finfo(dtype).bits < 32 else dtype
+
+
+def _moments(params: dict) -> dict:
+    xp = namespace_of_tree(params)
+    return {k: xp.zeros_like(p, dtype=moment_dtype(xp, p.dtype)) for k, p in params.items()}
+
+
+def _widened(xp, g, state_array):
+    """g in the dtype of its moment (a no-op, not a copy, where they already agree)."""
+    return g if g.dtype == state_array.dtype else xp.astype(g, state_array.dtype)
+
+
+def _narrowed(xp, u, g):
+    """The update u back in the gradient's dtype."""
+    return u if u.dtype == g.dtype else xp.astype(u, g.dtype)
+
 
 # --- the learning rate ------------------------------------------------------------------------
 
@@ -30,7 +63,13 @@ def scale_by_learning_rate(lr: float | Callable[[int], float]) -> GradientTransf
 
     def update(grads, state, params=None):
         rate = float(lr(state.step)) if callable(lr) else lr
-        return {k: -(rate * g) for k, g in grads.items()}, ScaleByLRState(state.step + 1)
+        # g * -rate is the same number as -(rate * g) (rounding is symmetric in the sign), in one
+        # pass instead of two; into donated gradients (base.Donated), without a new array at all
+        if type(grads) is Donated:
+            updates = Donated({k: scaled_in_place(g, -rate) for k, g in grads.items()})
+        else:
+            updates = {k: g * -rate for k, g in grads.items()}
+        return updates, ScaleByLRState(state.step + 1)
 
     return GradientTransformation(init, update, ("scale_by_learning_rate", {"lr": lr}))
 
@@ -52,10 +91,14 @@ def scale_by_momentum(momentum: float = 0.9, nesterov: bool = False) -> Gradient
         return TraceState(zeros_like_tree(params))
 
     def update(grads, state, params=None):
-        trace = {k: momentum * state.trace[k] + g for k, g in grads.items()}
         if nesterov:
-            return {k: g + momentum * trace[k] for k, g in grads.items()}, TraceState(trace)
-        return trace, TraceState(trace)
+            trace = {k: momentum * state.trace[k] + g for k, g in grads.items()}
+            return Donated({k: g + momentum * trace[k] for k, g in grads.items()}), TraceState(trace)
+        if type(grads) is Donated:  # the new trace in the donated gradient: g + m*b is m*b + g
+            trace = {k: _added_in_place(g, momentum * state.trace[k]) for k, g in grads.items()}
+        else:
+            trace = {k: momentum * state.trace[k] + g for k, g in grads.items()}
+        return trace, TraceState(trace)  # a plain dict: the updates are the state's arrays
 
     return GradientTransformation(
         init, update, ("scale_by_momentum", {"momentum": momentum, "nesterov": bool(nesterov)})
@@ -76,12 +119,14 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8) -> GradientTransformati
     eps = check_positive("eps", eps)
 
     def init(params):
-        return ScaleByRmsState(zeros_like_tree(params))
+        return ScaleByRmsState(_moments(params))
 
     def update(grads, state, params=None):
         xp = namespace_of_tree(grads)
-        nu = {k: alpha * state.nu[k] + (1 - alpha) * (g * g) for k, g in grads.items()}
-        return {k: g / (xp.sqrt(nu[k]) + eps) for k, g in grads.items()}, ScaleByRmsState(nu)
+        wide = {k: _widened(xp, g, state.nu[k]) for k, g in grads.items()}  # float16: see moment_dtype
+        nu = {k: alpha * state.nu[k] + (1 - alpha) * (g * g) for k, g in wide.items()}
+        updates = Donated({k: _narrowed(xp, g / (xp.sqrt(nu[k]) + eps), grads[k]) for k, g in wide.items()})
+        return updates, ScaleByRmsState(nu)
 
     return GradientTransformation(init, update, ("scale_by_rms", {"alpha": alpha, "eps": eps}))
 
@@ -104,17 +149,21 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Grad
     eps = check_positive("eps", eps)
 
     def init(params):
-        return ScaleByAdamState(0, zeros_like_tree(params), zeros_like_tree(params))
+        return ScaleByAdamState(0, _moments(params), _moments(params))
 
     def update(grads, state, params=None):
         xp = namespace_of_tree(grads)
         t = state.count + 1
-        mu = {k: b1 * state.mu[k] + (1 - b1) * g for k, g in grads.items()}
-        nu = {k: b2 * state.nu[k] + (1 - b2) * (g * g) for k, g in grads.items()}
+        wide = {k: _widened(xp, g, state.mu[k]) for k, g in grads.items()}  # float16: see moment_dtype
+        mu = {k: b1 * state.mu[k] + (1 - b1) * g for k, g in wide.items()}
+        nu = {k: b2 * state.nu[k] + (1 - b2) * (g * g) for k, g in wide.items()}
         # host floats: the step count is a Python int, so nothing here touches the device
         bc1 = 1 - b1**t
         sqrt_bc2 = (1 - b2**t) ** 0.5
-        updates = {k: (mu[k] / bc1) / (xp.sqrt(nu[k]) / sqrt_bc2 + eps) for k in grads}
+        # fresh arrays, shared with nothing: the learning rate may scale them in place
+        updates = Donated(
+            {k: _narrowed(xp, (mu[k] / bc1) / (xp.sqrt(nu[k]) / sqrt_bc2 + eps), grads[k]) for k in grads}
+        )
         return updates, ScaleByAdamState(t, mu, nu)
 
     return GradientTransformation(init, update, ("scale_by_adam", {"b1": b1, "b2": b2, "eps": eps}))

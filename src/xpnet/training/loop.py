@@ -15,13 +15,14 @@ from typing import Any
 
 from .. import backend as _backend
 from ..checks import check_fraction, check_int, check_non_negative
-from ..errors import ConfigError, DivergenceError
+from ..errors import ConfigError, DivergenceError, OutOfMemoryError
 from ..nn.losses import get_loss
 from ..optim import adam
 from ..tree import map_arrays
 from .callbacks import DivergenceEvent, History, as_callbacks
 from .data import check_batch_rows, prepare_data, prepare_rows, prepare_weights, split_data, split_weights
 from .metrics import batch_total, correct_count, epoch_loss, evaluate_sums, resolve_metrics
+from .precision import skipped_steps
 from .step import TrainStep
 
 # the most bytes of shuffled rows gathered at once (see Trainer._run_epoch)
@@ -72,8 +73,10 @@ class Trainer:
         device_rng=False,
         grad_hooks=(),
         penalty=None,
+        precision=None,
     ) -> None:
         self.model = model
+        self.precision = precision  # checked against the model when the step is built
         self.loss = None if loss is None else get_loss(loss)  # None: chosen from the labels in fit
         optimizer = adam(1e-3) if optimizer is None else optimizer
         if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))):
@@ -163,7 +166,12 @@ class Trainer:
         s = self._step
         if s is None or s.model is not self.model or s.loss_fn is not self.loss or s.optimizer is not self.optimizer:
             self._step = TrainStep(
-                self.model, self.loss, self.optimizer, grad_hooks=self.grad_hooks, penalty=self.penalty
+                self.model,
+                self.loss,
+                self.optimizer,
+                grad_hooks=self.grad_hooks,
+                penalty=self.penalty,
+                precision=self.precision,
             )
         return self._step
 
@@ -245,6 +253,7 @@ class Trainer:
         c_start = c_end = 0
         zero = xp.zeros((), dtype=dtype, device=b.device)
         total, correct, n_finite = zero, zero, zero
+        skipped_before = skipped_steps(st.opt_state)  # a loss-scaled run's overflow count (precision.py)
         all_finite = xp.ones((), dtype=xp.bool, device=b.device)
         for i in range(n_batches):
             a, z = i * bs, min((i + 1) * bs, n)  # strict refuses slice stops past the end
@@ -259,12 +268,14 @@ class Trainer:
                     wc = None if w is None else xp.take(w, rows, axis=0)
                 i0, i1 = a - c_start, z - c_start
                 xb, yb, wb = Xc[i0:i1, ...], yc[i0:i1, ...], None if w is None else wc[i0:i1]
-            if w is None:
-                value, out, st.opt_state = step(xb, yb, st.opt_state, st.dropout_rng)
-                total = total + batch_total(value, xb.shape[0], loss)
-            else:  # a weighted mean counts as many rows as its weights add up to
+            try:
                 value, out, st.opt_state = step(xb, yb, st.opt_state, st.dropout_rng, weights=wb)
-                total = total + batch_total(value, xp.sum(wb, dtype=wb.dtype), loss)
+            except Exception as exc:
+                self._out_of_memory(exc, bs, step, start if self.check_finite else None)
+                raise
+            # a weighted mean counts as many rows as its weights add up to
+            rows_in = xb.shape[0] if wb is None else xp.sum(wb, dtype=wb.dtype)
+            total = total + batch_total(value, rows_in, loss)
             if "accuracy" in metrics:
                 correct = correct + correct_count(out, yb, loss, xp=xp)
             if self.check_finite:
@@ -288,6 +299,8 @@ class Trainer:
         if self.check_finite and int(host[2]) < n_batches:
             self._diverged(epoch, int(host[2]), n_batches, step, start)
         logs = {"loss": epoch_loss(float(host[0]), n if w is None else float(host[3]), loss)}
+        if skipped_before is not None:
+            logs["skipped_steps"] = skipped_steps(st.opt_state) - skipped_before
         if "accuracy" in metrics:
             logs["accuracy"] = float(host[1]) / n
         if val is not None:
@@ -298,13 +311,33 @@ class Trainer:
                 logs["val_accuracy"] = float(host[5]) / n_val
         return logs
 
-    def _diverged(self, epoch, bad, n_batches, step, start) -> None:
-        """Put back the state of the epoch's start, tell the callbacks, raise DivergenceError."""
+    def _put_back(self, step, start) -> None:
+        """The weights, optimizer state, step count and generators of the epoch's start."""
         st = self.state
         snap, st.step, shuffle, dropout = start
         st.opt_state = step.restore(snap)
         st.shuffle_rng.set_state(shuffle)
         st.dropout_rng.set_state(dropout)
+
+    def _out_of_memory(self, exc, bs, step, start) -> None:
+        """A library's out-of-memory error as one line (OutOfMemoryError) naming the batch size and
+        what was asked for, the weights of the epoch's start put back; other errors pass."""
+        needed = _backend.out_of_memory(exc)
+        if needed is None:
+            return
+        b = self.model.backend
+        if start is not None:
+            self._put_back(step, start)
+        asked = f" (an allocation of {needed} failed)" if needed else ""
+        raise OutOfMemoryError(
+            f"batch_size {bs}: out of memory on {b.name} {b.device_name} in a training step{asked}; "
+            f"lower the batch size (--batch-size) or the layer sizes"
+        ) from None
+
+    def _diverged(self, epoch, bad, n_batches, step, start) -> None:
+        """Put back the state of the epoch's start, tell the callbacks, raise DivergenceError."""
+        st = self.state
+        self._put_back(step, start)
         event = DivergenceEvent(epoch=epoch, step=st.step + bad, batch=bad, n_batches=n_batches, restored_step=st.step)
         for cb in self.callbacks:
             cb.on_divergence(self, event)
@@ -359,6 +392,7 @@ def fit(
     grad_hooks=(),
     sample_weight=None,
     penalty=None,
+    precision=None,
 ) -> History:
     """Train `model` on (X, y) and return its History.
 
@@ -386,6 +420,9 @@ def fit(
         with the rows and weights val_loss. Weighted steps take the generic path.
     penalty: a term of the objective, penalty(params, grads, batch_weight) -> (value, grads), e.g.
         optim.batch_scaled_l2(alpha) (scikit-learn's alpha); its value is part of the loss.
+    precision: "mixed-bf16" or "mixed-f16" (training/precision.py): forward and backward in that
+        dtype around the model's float32 weights, float16 with dynamic loss scaling (the steps
+        it skipped are the history's "skipped_steps"); None: everything in the model's dtype.
     """
     trainer = Trainer(
         model,
@@ -403,6 +440,7 @@ def fit(
         device_rng=device_rng,
         grad_hooks=grad_hooks,
         penalty=penalty,
+        precision=precision,
     )
     return trainer.fit(
         X,

@@ -18,7 +18,10 @@ from typing import Any, NamedTuple
 from .. import fast
 from ..errors import ConfigError, ShapeError
 from ..optim import apply_updates
+from ..optim.base import apply_updates_in_place
 from ..tree import map_arrays
+from .inplace import ParamOwner, donated
+from .precision import Precision, get_precision
 
 GradHook = Callable[[dict], dict]
 
@@ -56,6 +59,7 @@ class TrainStep:
         grad_hooks: tuple[GradHook, ...] | list = (),
         use_fast: bool = True,
         penalty: Callable | None = None,
+        precision: str | Precision | None = None,
     ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.penalty = penalty
@@ -64,8 +68,15 @@ class TrainStep:
             if not callable(h):
                 raise ConfigError(f"grad_hooks[{i}]: expected a function grads -> grads, got {type(h).__name__}")
         self.grad_hooks = hooks
-        self._fast = fast.select(model, loss_fn, optimizer) if use_fast and penalty is None else None
+        # mixed precision (precision.py): forward and backward in a narrow dtype around the model's
+        # master weights; the generic step runs it (no fast step knows it), as it runs penalties
+        self.precision = get_precision(precision)
+        if self.precision is not None:
+            self.precision.check(model)
+        plain = penalty is None and self.precision is None
+        self._fast = fast.select(model, loss_fn, optimizer) if use_fast and plain else None
         self.path = self._fast.path if self._fast is not None else "generic"
+        self._owner = ParamOwner(model)  # the generic step's in-place updates (inplace.py)
         self.last_path: str | None = None
         self._seam = self._run_hooks if hooks else None
 
@@ -76,8 +87,14 @@ class TrainStep:
                 self.last_path = self.path
                 return result
         self.last_path = "generic"
-        model = self.model
-        out, new_buffers, backprop = model.forward(x, training=True, rng=rng)
+        model, prec, owner = self.model, self.precision, self._owner
+        if owner.mutable:
+            owner.take()
+        if prec is None:
+            out, new_buffers, backprop = model.forward(x, training=True, rng=rng)
+        else:
+            out, new_buffers, backprop = prec.forward(model, x, opt_state, rng=rng)
+            opt_state, scaler = prec.split_state(opt_state)
         value, dout = self.loss_fn(out, y) if weights is None else self.loss_fn(out, y, weights)
         _, grads = backprop(dout)
         if self.penalty is not None:
@@ -86,9 +103,21 @@ class TrainStep:
             value = value + extra
         if self._seam is not None:
             grads = self._seam(grads)
+        elif owner.mutable:  # no hook kept them: the optimizer may write into them
+            grads = donated(grads, model.params)
+        if prec is not None:
+            update, scaler = prec.finish(grads, scaler, xp=model.backend.xp)
+            if not update:  # a loss-scale overflow: no update, the optimizer state as it was
+                return value, out, prec.join_state(opt_state, scaler)
         updates, opt_state = self.optimizer.update(grads, opt_state, model.params)
-        model.params = apply_updates(model.params, updates)
+        if owner.mutable:
+            apply_updates_in_place(model.params, updates)
+            owner.commit()
+        else:
+            model.params = apply_updates(model.params, updates)
         model.buffers = new_buffers
+        if prec is not None:
+            opt_state = prec.join_state(opt_state, scaler)
         return value, out, opt_state
 
     def _run_hooks(self, grads: dict) -> dict:
@@ -115,19 +144,23 @@ class TrainStep:
         it then needs no copy of it)."""
         if self._fast is not None:
             return self._fast.init_state()
-        return self.optimizer.init(self.model.params)
+        state = self.optimizer.init(self.model.params)
+        return state if self.precision is None else self.precision.init_state(state)
 
     def snapshot(self, opt_state) -> StepSnapshot:
         """The model's params and buffers and `opt_state` as they are now, unchanged by later
-        steps: the arrays themselves on the generic path (it never writes into an array), copies
-        where a fast step updates in place."""
+        steps: copies where a fast step updates in place, copies of the parameters where the
+        generic step does (inplace.py: it never writes into buffers or optimizer states), the
+        arrays themselves on an immutable library."""
         m = self.model
-        if self._fast is None or not self._fast.in_place:
-            return StepSnapshot(dict(m.params), dict(m.buffers), opt_state)
         b = m.backend
 
         def copy(a):
             return b.xp.asarray(a, copy=True, device=b.device)
+
+        if self._fast is None or not self._fast.in_place:
+            params = map_arrays(copy, m.params) if self._owner.mutable else dict(m.params)
+            return StepSnapshot(params, dict(m.buffers), opt_state)
 
         return StepSnapshot(map_arrays(copy, m.params), map_arrays(copy, m.buffers), map_arrays(copy, opt_state))
 
@@ -138,19 +171,13 @@ class TrainStep:
         return snap.opt_state
 
 
-def make_train_step(
-    model,
-    loss_fn,
-    optimizer,
-    *,
-    grad_hooks: tuple[GradHook, ...] | list = (),
-    use_fast: bool = True,
-    penalty: Callable | None = None,
-) -> TrainStep:
+def make_train_step(model, loss_fn, optimizer, **options: Any) -> TrainStep:
     """The step for this model, loss and optimizer: a library's fast step where one supports the
     configuration exactly (tests/test_fastpath.py proves it equal), else the generic one.
-    grad_hooks: functions grads -> grads run at the gradient seam (see the module docstring)."""
-    return TrainStep(model, loss_fn, optimizer, grad_hooks=grad_hooks, use_fast=use_fast, penalty=penalty)
+    options (TrainStep's): grad_hooks, functions grads -> grads run at the gradient seam (see the
+    module docstring); use_fast; penalty, a term of the objective (Trainer's); precision,
+    "mixed-bf16", "mixed-f16" or a Precision (training/precision.py), None for none."""
+    return TrainStep(model, loss_fn, optimizer, **options)
 
 
 def train_step(model, loss_fn, optimizer, opt_state, x, y, *, rng: Any = None):
