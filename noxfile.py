@@ -33,7 +33,7 @@ def _install(session, *extra):
     if TORCH in extra and os.environ.get("XPNET_TORCH_INDEX"):
         # hosted CI: torch's CPU wheels live on their own index (this machine has the file locally)
         session.install(TORCH, "--index-url", os.environ["XPNET_TORCH_INDEX"])
-    session.install("-e", ".[test]", *extra)
+    session.install("-e", ".[test,mpi]", *extra)  # mpi: the distributed tests launch mpiexec
 
 
 def _pytest(session, backends):

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402  (puts this tree's src/ on the path)
 
-SECTIONS = ("seed", "mlp", "memory", "gpu")
+SECTIONS = ("seed", "mlp", "memory", "gpu", "distributed")
 
 
 def _section(name: str):
@@ -32,6 +32,8 @@ def _section(name: str):
         import mlp_cpu as mod
     elif name == "memory":
         import memory as mod
+    elif name == "distributed":
+        import distributed as mod
     else:
         import gpu as mod
     return mod
@@ -96,6 +98,13 @@ def markdown(res: dict) -> str:
             lines.append(
                 f"\n- {r['config']}: step matmul rate {f(r['matmul_tflops_step'])} TFLOP/s, CuPy's own "
                 f"{f(r['matmul_tflops_cupy'])}: fraction {f(r['matmul_fraction'])}"
+            )
+    for r in res["rows"]:
+        if "comm_fraction" in r:  # distributed.py: what the allreduce costs a step
+            lines.append(
+                f"\n- {r['benchmark']} ({r['path']}): allreduce {f(r['comm_ms_per_step'])} ms per step, "
+                f"{f(r['comm_fraction'])} of the time (waiting for the slowest rank included); "
+                f"{f(r['allreduce_alone_ms'])} ms by itself"
             )
     for k, v in res["skipped"].items():
         lines.append(f"\n- {k}: skipped ({v})")

@@ -5,8 +5,10 @@ no `backend` fixture):
   library: it gets `xp` from its inputs;
 - only backend/ names torch, CuPy, JAX or array-api-strict, only backend/namespace.py
   imports array-api-compat, and only export/onnx.py ndonnx (the ONNX exporter's tracer);
-  fast/ (the NumPy fast step) and the host side (io/, cli/, trask/, sklearn/, export/) may use
-  NumPy, and fast/cupy_*.py (CuPy's fused kernels) CuPy;
+  fast/ (the NumPy fast step) and the host side (io/, cli/, trask/, sklearn/, export/,
+  distributed/) may use NumPy, fast/cupy_*.py (CuPy's fused kernels) CuPy, and
+  distributed/nccl.py NCCL through CuPy;
+- only distributed/ imports mpi4py;
 - backend/ imports nothing of xpnet but the foundation modules errors.py and checks.py, and
   those two import nothing of xpnet but each other's base (checks -> errors);
 - the import graph of src/xpnet has no cycles.
@@ -95,10 +97,26 @@ def test_only_the_backend_names_array_libraries():
             allowed = {"numpy", "torch", "cupy", "jax", "array_api_strict"}
             if rel == Path("backend/namespace.py"):
                 allowed = {"array_api_compat"}
+        if rel == Path("distributed/nccl.py"):  # NCCL for CuPy gradients is CuPy's cupy.cuda.nccl
+            allowed = {"numpy", "cupy"}
         found = _imports(path)[0] - allowed
         if found:
             offenders[str(rel)] = sorted(found)
     assert offenders == {}
+
+
+def _names_mpi4py(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "mpi4py" for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "mpi4py":
+            return True
+    return False
+
+
+def test_only_distributed_imports_mpi4py():
+    offenders = [str(p.relative_to(PACKAGE)) for p in SOURCES if _names_mpi4py(p)]
+    assert offenders and all(o.startswith("distributed/") for o in offenders), offenders
 
 
 def _graph() -> dict[str, set[str]]:

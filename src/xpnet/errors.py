@@ -43,6 +43,16 @@ class OutOfMemoryError(XpnetError, MemoryError):
     failed allocation asked for; the model holds the weights of the epoch's start."""
 
 
+class DistributedError(XpnetError, RuntimeError):
+    """Processes of one distributed job that disagree (data, options, versions), a batch too
+    small for them, or a rank that failed. `collective`: every rank raises it together (no rank
+    is left waiting in a collective call)."""
+
+    def __init__(self, message: str, *, collective: bool = True) -> None:
+        super().__init__(message)
+        self.collective = collective
+
+
 class DivergenceError(XpnetError, FloatingPointError):
     """Training produced a non-finite loss or gradient.
 

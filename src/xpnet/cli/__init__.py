@@ -14,6 +14,7 @@ import sys
 
 from ..errors import XpnetError
 from . import signals
+from .distributed import handle_error
 from .flags import flag_message
 from .parser import build_parser
 
@@ -28,8 +29,17 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 return args.func(args)
             except (XpnetError, OSError) as exc:  # OSError: what no check foresees (a full disk)
-                print(f"xpnet: error: {flag_message(exc, args)}", file=sys.stderr)  # flags, not parameters
+                message = flag_message(exc, args)  # flags, not parameters
+                status = handle_error(exc, message)  # --distributed: which rank says it, ending the job
+                if status is not None:
+                    return status
+                print(f"xpnet: error: {message}", file=sys.stderr)
                 return 2
+            except KeyboardInterrupt as exc:  # a signal on one rank of a distributed run ends the job
+                status = handle_error(exc)
+                if status is not None:
+                    return status
+                raise
     except signals.Interrupted as exc:
         print(f"xpnet: {exc}", file=sys.stderr)
         return exc.status

@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR (repeat its command line)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="one of N processes training as one (mpiexec -n N xpnet train ... --distributed; needs xpnet[mpi])",
+    )
     p.set_defaults(func=train.cmd_train)
 
     p = sub.add_parser("evaluate", help="loss and metrics of a trained model on a data set")

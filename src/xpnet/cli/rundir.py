@@ -115,6 +115,7 @@ def csv_text(columns: dict) -> str:
 # what does not change the numbers; and --epochs may grow: a resumed run can also go on longer
 _NOT_COMPARED = ("func", "command", "quiet", "json", "overwrite", "out", "resume", "checkpoint_every", "epochs")
 _NOT_COMPARED += ("max_memory",)
+_NOT_COMPARED += ("distributed",)  # a run may resume on another number of processes, or in one
 
 
 def cli_checkpoints(args, out: Path) -> list:

@@ -18,6 +18,7 @@ from ..optim import optimizer_from_options
 from ..training import Callback, fit
 from ..training.precision import get_precision
 from .device import cli_backend
+from .distributed import comm_route, is_root, local_device, open_comm
 from .evaluate import regression_metrics
 from .heldout import split_record
 from .options import choose_loss, parse_layers
@@ -48,22 +49,24 @@ from .sizing import check_fits
 def cmd_train(args) -> int:
     # Everything that can be wrong is checked before training: first DIR (checked, locked, staged:
     # outdir.py), which appears, whole, only at the end. The default DIR goes on to runs/NAME-2, ...
+    comm = open_comm(args)  # --distributed: one of N processes (cli/distributed.py); None otherwise
     out = Path(args.resume or args.out or f"runs/{Path(args.dataset).stem}")
+    if not is_root(comm):  # rank 0 alone claims and writes DIR; the other ranks train silently
+        return _train(args, None, comm, out)
     default = args.out is None and args.resume is None
     with claim(out, args.overwrite or args.resume is not None, next_free=default) as out_dir:
         if out_dir.path != out:
             print(f"xpnet: {out} holds an earlier run; writing {out_dir.path}", file=sys.stderr)
-        return _train(args, out_dir)
+        return _train(args, out_dir, comm, out_dir.path)
 
 
-def _train(args, out_dir) -> int:
-    out = out_dir.path
+def _train(args, out_dir, comm, out: Path) -> int:
     checkpoints = cli_checkpoints(args, out)  # --checkpoint-every / --resume: rundir.py
-    backend = cli_backend(args)
+    backend = cli_backend(local_device(comm, args))  # --distributed --device gpu: this rank's GPU
     hidden = parse_layers(args.layers)
     ds = load_dataset(args.dataset, target=args.target)
     check_trainable(ds, args.dataset)  # a classifier needs two classes
-    if args.target is None and Path(args.dataset).suffix.lower() == ".csv" and not args.quiet:
+    if args.target is None and Path(args.dataset).suffix.lower() == ".csv" and not args.quiet and is_root(comm):
         print(
             f"xpnet: {args.dataset}: no --target given; the target is its last column {ds.target_name!r}",
             file=sys.stderr,
@@ -95,9 +98,13 @@ def _train(args, out_dir) -> int:
     )
     validation = None if val_ds is None else (scaler(val_ds.X), targets_for_loss(val_ds, loss_name))
 
-    reporter = ProgressReporter(args.epochs, progress_mode(args.quiet))
+    reporter = ProgressReporter(args.epochs, progress_mode(args.quiet or not is_root(comm)))  # rank 0 shows it
     # the first line, what is being trained: once every check has passed (a refusal stays one line)
-    first_line = _FirstLine(f"model: {architecture_line(model)}", show=reporter.mode != "none")
+    first = f"model: {architecture_line(model)}"
+    if comm is not None:  # every rank must run the same command line (checked when fit starts)
+        comm.command_options = {k: v for k, v in vars(args).items() if k not in ("func", "quiet")}
+        first += f"; {comm.size} processes, gradients summed {comm_route(comm, backend)}"
+    first_line = _FirstLine(first, show=reporter.mode != "none")
     start = time.perf_counter()
     with warnings.catch_warnings():  # overflow warnings of a diverging run: the guard reports it in one line
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -117,12 +124,15 @@ def _train(args, out_dir) -> int:
                     callbacks=[*checkpoints, first_line, reporter],  # a resumed run's checks first
                     device_rng=args.device_rng or (backend.is_gpu and not checkpoints),
                     precision=precision,
+                    comm=comm,
                 ),
                 None,
             )
         except DivergenceError as exc:  # the model holds the last finite weights: save them, then exit 2
             history, diverged = exc.history, exc
     seconds = time.perf_counter() - start
+    if not is_root(comm):  # rank 0 writes and prints for the job
+        return 2 if diverged is not None else 0
 
     config = {k: v for k, v in vars(args).items() if k not in ("func", "command", "json", "quiet", "overwrite")}
     config["lr"] = lr  # the rate actually used: --lr or the optimizer's default
@@ -177,6 +187,7 @@ def _train(args, out_dir) -> int:
                     "seconds": seconds,
                     "backend": backend.name,
                     "device": str(backend.device),
+                    "processes": 1 if comm is None else comm.size,
                     "out": str(out),
                     "files": {k: str(v) for k, v in files.items()},
                 }

@@ -7,6 +7,7 @@ from .arrays_file import load_arrays, save_arrays
 from .dataset import Dataset
 from .embedded import EMBEDDED_NAMES
 from .loaders import load_dataset
+from .memmap import open_memmap, save_mappable
 from .model_file import load_model, model_from_record, model_record, save_model
 from .split import split_rows, train_test_split
 from .tabular import load_features
@@ -20,7 +21,9 @@ __all__ = [
     "load_model",
     "model_from_record",
     "model_record",
+    "open_memmap",
     "save_arrays",
+    "save_mappable",
     "save_model",
     "split_rows",
     "train_test_split",

@@ -53,12 +53,18 @@ class BatchNorm(Layer):
 
             return gamma * xhat + beta, state, backprop_eval
 
-        n = x.shape[0]
+        glob = ctx.batch  # distributed: this process holds some rows of a global batch
+        n = x.shape[0] if glob is None else glob.rows
         if n < 2:
             raise ShapeError(f"{self!r}: training needs a batch of at least 2 rows to estimate a variance, got {n}")
-        mean = xp.mean(x, axis=0)  # (features,)
-        xc = x - mean
-        var = xp.mean(xc * xc, axis=0)  # biased: what normalises the batch
+        if glob is None:
+            mean = xp.mean(x, axis=0)  # (features,)
+            xc = x - mean
+            var = xp.mean(xc * xc, axis=0)  # biased: what normalises the batch
+        else:  # the global batch's statistics, in the same two passes: sums over every process's rows
+            mean = glob.sum([xp.sum(x, axis=0, dtype=x.dtype)])[0] / n
+            xc = x - mean
+            var = glob.sum([xp.sum(xc * xc, axis=0, dtype=x.dtype)])[0] / n
         inv_std = 1 / xp.sqrt(var + self.eps)
         xhat = xc * inv_std  # (batch, features)
         y = gamma * xhat + beta
@@ -69,8 +75,12 @@ class BatchNorm(Layer):
                 return None, grads
             # mean and var depend on every row, so each dx gathers the whole batch:
             # dx = inv_std / n * (n * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))
+            # (distributed: both sums run over the global batch, dy being each row's part of its loss)
             dxhat = dy * gamma
-            dx = (inv_std / n) * (n * dxhat - xp.sum(dxhat, axis=0) - xhat * xp.sum(dxhat * xhat, axis=0))
+            s1, s2 = xp.sum(dxhat, axis=0), xp.sum(dxhat * xhat, axis=0)
+            if glob is not None:
+                s1, s2 = glob.sum([s1, s2])
+            dx = (inv_std / n) * (n * dxhat - s1 - xhat * s2)
             return dx, grads
 
         m = self.momentum

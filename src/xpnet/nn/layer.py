@@ -29,6 +29,9 @@ class Context(NamedTuple):
     device: Any
     training: bool = False
     rng: Any = None  # HostRandom (or a device generator) for dropout masks
+    # distributed training: the global batch this process holds rows of (xpnet.distributed's
+    # GlobalBatch: .rows, .sum(arrays) over every process); None in one process
+    batch: Any = None
 
 
 class Layer:

@@ -91,12 +91,13 @@ class Sequential:
     # --- forward and backward ---------------------------------------------------------------
 
     def apply(
-        self, params: dict, buffers: dict, x: Any, *, training: bool = False, rng: Any = None
+        self, params: dict, buffers: dict, x: Any, *, training: bool = False, rng: Any = None, batch: Any = None
     ) -> tuple[Any, dict, Callable]:
         """(y, new_buffers, backprop) of the network with the given params and buffers; nothing
         is mutated. backprop(dy, need_dx=False) -> (dx, grads), grads keyed like `params`.
-        x must already be an array of this model's backend and dtype (see `as_input`)."""
-        ctx = Context(self.backend.xp, self.backend.device, training, rng)
+        x must already be an array of this model's backend and dtype (see `as_input`). batch: the
+        global batch of distributed training (layer.Context), None in one process."""
+        ctx = Context(self.backend.xp, self.backend.device, training, rng, batch)
         backprops = []
         new_buffers = dict(buffers)
         for layer, keys, bkeys in zip(self.layers, self._keys, self._bkeys, strict=True):
@@ -119,9 +120,11 @@ class Sequential:
 
         return x, new_buffers, backprop
 
-    def forward(self, x: Any, *, training: bool = False, rng: Any = None) -> tuple[Any, dict, Callable]:
+    def forward(
+        self, x: Any, *, training: bool = False, rng: Any = None, batch: Any = None
+    ) -> tuple[Any, dict, Callable]:
         """`apply` with the model's own params and buffers."""
-        return self.apply(self.params, self.buffers, x, training=training, rng=rng)
+        return self.apply(self.params, self.buffers, x, training=training, rng=rng, batch=batch)
 
     def __call__(self, x: Any, *, training: bool = False) -> Any:
         return self.forward(self.as_input(x), training=training)[0]

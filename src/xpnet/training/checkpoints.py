@@ -98,6 +98,7 @@ class CheckpointCallback(Callback):
             raise ConfigError(f"config: must be JSON-serialisable with finite numbers ({exc})") from None
         self.directory, self.every, self.resume, self.config = Path(directory), every, bool(resume), config
         self.trainer = self.saved_epoch = self.data = None
+        self.active = True
 
     def on_train_begin(self, trainer) -> None:
         rngs = (trainer.state.shuffle_rng, trainer.state.dropout_rng)
@@ -107,6 +108,10 @@ class CheckpointCallback(Callback):
                 "so a checkpoint could not resume exactly; train with device_rng=False"
             )
         self.trainer, self.saved_epoch = trainer, None
+        comm = getattr(trainer, "comm", None)
+        self.active = comm is None or comm.rank == 0  # distributed: rank 0 reads and writes
+        if not self.active:  # the others get rank 0's resumed state when fit starts (distributed/consensus.py)
+            return
         self.data = data_fingerprint(*trainer.fit_data)  # once per fit: a host copy of the data on a GPU
         if self.resume:
             self.resume = False  # a later fit with this callback goes on from the live state
@@ -114,6 +119,8 @@ class CheckpointCallback(Callback):
             self.saved_epoch = trainer.state.epoch
 
     def _save(self) -> None:
+        if not self.active:
+            return
         save_checkpoint(self.directory, self.trainer, every=self.every, config=self.config, data=self.data)
         self.saved_epoch = self.trainer.state.epoch
 

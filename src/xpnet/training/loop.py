@@ -74,9 +74,11 @@ class Trainer:
         grad_hooks=(),
         penalty=None,
         precision=None,
+        comm=None,
     ) -> None:
         self.model = model
         self.precision = precision  # checked against the model when the step is built
+        self.comm = comm  # xpnet.distributed: one rank of several processes training as one
         self.loss = None if loss is None else get_loss(loss)  # None: chosen from the labels in fit
         optimizer = adam(1e-3) if optimizer is None else optimizer
         if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))):
@@ -172,6 +174,7 @@ class Trainer:
                 grad_hooks=self.grad_hooks,
                 penalty=self.penalty,
                 precision=self.precision,
+                comm=self.comm,
             )
         return self._step
 
@@ -206,14 +209,22 @@ class Trainer:
             val = (Xv, yv)
         metrics = resolve_metrics(self.metrics, self.loss)
         check_batch_rows(model, X.shape[0] if rows is None else rows.shape[0], self.batch_size)
+        if self.comm is not None:
+            self.comm.check_batches(
+                X.shape[0] if rows is None else rows.shape[0], self.batch_size, weighted=w is not None
+            )
         step = self._train_step()
         if st.opt_state is None:
             st.opt_state = step.init_state()
         st.history.stopped_early = False
         # for callbacks: a training checkpoint fingerprints the data and records the run's length
         self.fit_data, self.fit_args = (X, y), {"epochs": epochs, "validation_split": validation_split}
+        if self.comm is not None:  # every rank holds the same data and options, or all refuse here
+            self.comm.check(self, X, y, val)
         for cb in self.callbacks:
             cb.on_train_begin(self)  # may load a checkpoint (checkpoints.py): the loop starts after it
+        if self.comm is not None:  # rank 0's state (resumed or fresh) on every rank
+            self.comm.share_state(self)
         # a run resumed from a checkpoint that had stopped early is over: train no further
         first = epochs if st.history.stopped_early else st.epoch
         try:  # on_train_end also after a DivergenceError or an interrupt (a progress bar closes)
@@ -224,6 +235,8 @@ class Trainer:
                 stop = self._end_epoch(epoch, logs)
                 for cb in self.callbacks:
                     stop = bool(cb.on_epoch_end(epoch, dict(logs))) or stop
+                if self.comm is not None:  # a callback of one rank (rank 0's) stops them all
+                    stop = self.comm.any(stop)
                 if stop:
                     break
             if self.patience is not None and self.restore_best and st.best_params is not None:
@@ -257,7 +270,14 @@ class Trainer:
         all_finite = xp.ones((), dtype=xp.bool, device=b.device)
         for i in range(n_batches):
             a, z = i * bs, min((i + 1) * bs, n)  # strict refuses slice stops past the end
-            if perm is None:
+            shard = None if self.comm is None else self.comm.shard(a, z)  # this rank's rows of the batch
+            if shard is not None:  # a rank gathers its rows only (X may be memory-mapped); no weights here
+                a, z = shard.start, shard.stop
+                if perm is None:
+                    xb, yb, wb = X[a:z, ...], y[a:z, ...], None
+                else:
+                    xb, yb, wb = xp.take(X, perm[a:z], axis=0), xp.take(y, perm[a:z], axis=0), None
+            elif perm is None:
                 xb, yb, wb = X[a:z, ...], y[a:z, ...], None if w is None else w[a:z]
             else:
                 if a >= c_end:  # the next chunk of shuffled rows
@@ -269,7 +289,7 @@ class Trainer:
                 i0, i1 = a - c_start, z - c_start
                 xb, yb, wb = Xc[i0:i1, ...], yc[i0:i1, ...], None if w is None else wc[i0:i1]
             try:
-                value, out, st.opt_state = step(xb, yb, st.opt_state, st.dropout_rng, weights=wb)
+                value, out, st.opt_state = step(xb, yb, st.opt_state, st.dropout_rng, weights=wb, shard=shard)
             except Exception as exc:
                 self._out_of_memory(exc, bs, step, start if self.check_finite else None)
                 raise
@@ -289,13 +309,20 @@ class Trainer:
                 cb.on_batch_end(i, n_batches)
         w_total = zero if w is None else xp.sum(w if rows is None else xp.take(w, rows, axis=0), dtype=w.dtype)
         sums = [total, correct, n_finite, w_total]
-        if val is not None:
+        if val is not None and self.comm is not None:  # each rank evaluates its slice of the validation rows
+            s = self.comm.shard(0, val[0].shape[0])
+            local = (val[0][s.start : s.stop, ...], val[1][s.start : s.stop, ...])
+            empty = local[0].shape[0] == 0
+            sums += [zero, zero] if empty else list(evaluate_sums(model, *local, loss, batch_size=self.batch_size))
+        elif val is not None:
             sums += list(
                 evaluate_sums(
                     model, *val[:2], loss, batch_size=self.batch_size, weights=val[2] if len(val) == 3 else None
                 )
             )
         host = _backend.to_numpy(xp.stack(sums))  # the epoch's one device-to-host transfer
+        if self.comm is not None:  # totals over every rank's rows; steps before the first bad one on any
+            host = self.comm.combine(host, min_at=(2,))
         if self.check_finite and int(host[2]) < n_batches:
             self._diverged(epoch, int(host[2]), n_batches, step, start)
         logs = {"loss": epoch_loss(float(host[0]), n if w is None else float(host[3]), loss)}
@@ -393,6 +420,7 @@ def fit(
     sample_weight=None,
     penalty=None,
     precision=None,
+    comm=None,
 ) -> History:
     """Train `model` on (X, y) and return its History.
 
@@ -423,6 +451,8 @@ def fit(
     precision: "mixed-bf16" or "mixed-f16" (training/precision.py): forward and backward in that
         dtype around the model's float32 weights, float16 with dynamic loss scaling (the steps
         it skipped are the history's "skipped_steps"); None: everything in the model's dtype.
+    comm: an xpnet.distributed communicator: this process is one of several training the model
+        as one (batch_size is the global batch); None trains in this process alone.
     """
     trainer = Trainer(
         model,
@@ -441,6 +471,7 @@ def fit(
         grad_hooks=grad_hooks,
         penalty=penalty,
         precision=precision,
+        comm=comm,
     )
     return trainer.fit(
         X,

@@ -8,6 +8,10 @@ of every parameter exists, on every path. `grad_hooks` run there in order, each
 what the optimizer sees. An allreduce across processes, clipping outside the optimizer, or a
 user's inspection go there. A hook must return arrays of the parameters' shapes and dtypes on
 their device (it may return the dict it was given, changed or not).
+
+Distributed (`comm=`, xpnet.distributed): the step runs on this rank's rows of the global batch,
+and the first thing at the seam is the allreduce that makes every rank's gradient the global
+batch's, so the penalty and the hooks after it (clipping) see the same gradient on every rank.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class TrainStep:
         use_fast: bool = True,
         penalty: Callable | None = None,
         precision: str | Precision | None = None,
+        comm: Any = None,
     ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.penalty = penalty
@@ -78,9 +83,23 @@ class TrainStep:
         self.path = self._fast.path if self._fast is not None else "generic"
         self._owner = ParamOwner(model)  # the generic step's in-place updates (inplace.py)
         self.last_path: str | None = None
-        self._seam = self._run_hooks if hooks else None
+        # comm (xpnet.distributed): this process is one rank of several; its allreduce runs
+        # first at the seam, so the penalty and the hooks see the global batch's gradient
+        if comm is not None and self.precision is not None:
+            raise ConfigError("precision: mixed precision is not supported in distributed training (comm) yet")
+        self.comm = comm
+        self._reduce = comm.gradient_reducer(model) if comm is not None else None
+        self._seam = self._run_hooks if hooks or comm is not None else None
 
-    def __call__(self, x, y, opt_state, rng=None, weights=None):
+    def __call__(self, x, y, opt_state, rng=None, weights=None, *, shard=None):
+        batch = None
+        if self.comm is not None:  # this rank's rows of the global batch (distributed/shard.py)
+            if weights is not None:
+                raise ConfigError("weights: sample weights are not supported in distributed training (comm) yet")
+            x, y, rng, batch, weight = self.comm.local_batch(
+                x, y, rng, shard, loss_fn=self.loss_fn, backend=self.model.backend
+            )
+            self._reduce.weight = weight  # the fast step's gradients are of this rank's mean loss
         if self._fast is not None and weights is None:
             result = self._fast.run(x, y, opt_state, self._seam)
             if result is not None:
@@ -91,19 +110,27 @@ class TrainStep:
         if owner.mutable:
             owner.take()
         if prec is None:
-            out, new_buffers, backprop = model.forward(x, training=True, rng=rng)
+            out, new_buffers, backprop = model.forward(x, training=True, rng=rng, batch=batch)
         else:
             out, new_buffers, backprop = prec.forward(model, x, opt_state, rng=rng)
             opt_state, scaler = prec.split_state(opt_state)
         value, dout = self.loss_fn(out, y) if weights is None else self.loss_fn(out, y, weights)
+        if batch is not None:
+            # this rank's share of the global batch's loss: every gradient below (batch norm's
+            # input gradient too, which sums over the global batch) is then the global one's part
+            self._reduce.weight = 1.0
+            dout = dout * weight if weight != 1.0 else dout
         _, grads = backprop(dout)
+        if self._reduce is not None:  # the global batch's gradient, before the penalty and the hooks
+            grads = self._reduce(grads)
         if self.penalty is not None:
-            batch_weight = float(x.shape[0]) if weights is None else model.backend.xp.sum(weights, dtype=weights.dtype)
+            rows = float(x.shape[0]) if batch is None else float(batch.rows)  # the global batch's
+            batch_weight = rows if weights is None else model.backend.xp.sum(weights, dtype=weights.dtype)
             extra, grads = self.penalty(model.params, grads, batch_weight)
             value = value + extra
-        if self._seam is not None:
-            grads = self._seam(grads)
-        elif owner.mutable:  # no hook kept them: the optimizer may write into them
+        if self.grad_hooks:
+            grads = self._hooks(grads)
+        elif owner.mutable and self._reduce is None:  # no hook kept them: the optimizer may write into them
             grads = donated(grads, model.params)
         if prec is not None:
             update, scaler = prec.finish(grads, scaler, xp=model.backend.xp)
@@ -121,7 +148,13 @@ class TrainStep:
         return value, out, opt_state
 
     def _run_hooks(self, grads: dict) -> dict:
-        """The gradient seam: every hook in order, each result checked against the parameters."""
+        """The fast step's seam: the allreduce (distributed), then the hooks."""
+        if self._reduce is not None:
+            grads = self._reduce(grads)
+        return self._hooks(grads) if self.grad_hooks else grads
+
+    def _hooks(self, grads: dict) -> dict:
+        """The gradient seam's hooks in order, each result checked against the parameters."""
         params = self.model.params
         for i, hook in enumerate(self.grad_hooks):
             grads = hook(grads)
@@ -176,7 +209,9 @@ def make_train_step(model, loss_fn, optimizer, **options: Any) -> TrainStep:
     configuration exactly (tests/test_fastpath.py proves it equal), else the generic one.
     options (TrainStep's): grad_hooks, functions grads -> grads run at the gradient seam (see the
     module docstring); use_fast; penalty, a term of the objective (Trainer's); precision,
-    "mixed-bf16", "mixed-f16" or a Precision (training/precision.py), None for none."""
+    "mixed-bf16", "mixed-f16" or a Precision (training/precision.py), None for none; comm, an
+    xpnet.distributed communicator: the step then takes the global batch (or this rank's rows of
+    it with `shard=`) and steps on the rank's rows, the gradients summed over the ranks."""
     return TrainStep(model, loss_fn, optimizer, **options)
 
 
