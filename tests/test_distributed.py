@@ -350,6 +350,25 @@ def test_early_stopping_stops_every_rank_at_the_same_epoch():
             np.testing.assert_allclose(params[k], want[k], rtol=0, atol=1e-12, err_msg=k)
 
 
+def test_sample_weights_and_mixed_precision_are_refused_with_a_communicator():
+    X, y = cases.data()
+
+    def weighted(comm):
+        model = xpnet.mlp([6, 4, 3], dtype="float64", backend="numpy", seed=0)
+        xpnet.fit(model, X, y, batch_size=16, epochs=1, sample_weight=np.ones(len(y)), comm=comm)
+
+    with pytest.raises(distributed.DistributedError, match="sample_weight: not supported in distributed training"):
+        distributed.simulate(2, weighted)
+
+    def mixed(comm):
+        model = xpnet.mlp([6, 4, 3], dtype="float32", backend="torch", seed=0)
+        xpnet.fit(model, X, y, batch_size=16, epochs=1, precision="mixed-bf16", comm=comm)
+
+    pytest.importorskip("torch")
+    with pytest.raises(xpnet.errors.ConfigError, match="precision: mixed precision is not supported"):
+        distributed.simulate(2, mixed)
+
+
 def test_bad_reduction_is_refused():
     with pytest.raises(xpnet.errors.ConfigError, match="reduction: expected one of sum, ordered, got 'max'"):
         distributed.Communicator("max")
