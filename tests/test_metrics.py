@@ -37,6 +37,16 @@ def test_correct_count_binary_thresholds_on_the_output_activation(backend):
     assert xpnet.accuracy(z, y, loss="bce_logits") == 0.5
 
 
+def test_correct_count_one_output_takes_integer_labels(backend):
+    # labels (batch,) of an integer dtype against one output: the standard compares a Python float
+    # only with floating-point arrays, so the count must not compare the labels with 0.5 directly
+    # (hypothesis found fit on array-api-strict raising TypeError here)
+    z = backend.asarray([[-1.0], [0.3], [2.0], [-0.2]], "float64")
+    y = backend.asarray(np.array([0, 1, 0, 1], dtype=np.int64))
+    assert float(host(correct_count(z, y, get_loss("bce_logits")))) == 2.0
+    assert float(host(correct_count(z, y, get_loss("bce")))) == 1.0
+
+
 def test_evaluate_sums_batches_add_up(backend):
     X, labels = blobs(n=13)
     model, loss = small_model(backend), get_loss("softmax_cross_entropy")

@@ -47,7 +47,10 @@ def correct_count(out: Any, y: Any, loss: Any, *, xp: Any = None) -> Any:
         hits = pred == xp.astype(labels, pred.dtype)
     else:
         threshold = 0.0 if getattr(loss, "output", "identity") == "sigmoid" else 0.5
-        hits = (out > threshold) == (xp.reshape(y, out.shape) > 0.5)  # (batch, 1)
+        # integer labels as out's dtype first: the standard compares a Python float only with a
+        # floating-point array (array-api-strict raises TypeError otherwise)
+        target = xp.astype(xp.reshape(y, out.shape), out.dtype)
+        hits = (out > threshold) == (target > 0.5)  # (batch, 1)
     return xp.sum(xp.astype(hits, out.dtype), dtype=out.dtype)
 
 
