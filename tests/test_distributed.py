@@ -381,5 +381,5 @@ def test_cli_divergence_on_two_ranks_is_one_line_and_saves_the_model(tmp_path):
     proc = mpiexec(2, sys.executable, *args, "--lr", "1e30", "--distributed", "--quiet", "--out", tmp_path / "d")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("xpnet: error: training diverged at epoch 0"), proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("xpnet: error: training diverged at epoch 1"), proc.stderr
     assert (tmp_path / "d" / "model.npz").is_file()  # rank 0 saved the last finite model

@@ -62,7 +62,7 @@ def test_a_nan_gradient_behind_a_finite_loss_stops_training(backend):
     starts = EpochStarts()
     trainer = _trainer(backend, PoisonedMSE(bad=23), [starts])
     with pytest.raises(
-        xpnet.DivergenceError, match=r"^training diverged at epoch 2, step 23 \(batch 4 of 10\)"
+        xpnet.DivergenceError, match=r"^training diverged at epoch 3, step 23 \(batch 4 of 10\)"
     ) as info:
         trainer.fit(X, y, epochs=5)
     assert (info.value.epoch, info.value.step, info.value.batch) == (2, 23, 3)
@@ -91,7 +91,7 @@ def test_the_whole_loop_state_is_rolled_back_not_just_the_weights(backend):
 def test_the_last_finite_state_is_saved_by_a_training_checkpoint(backend, tmp_path):
     X, y = _data()
     trainer = _trainer(backend, PoisonedMSE(bad=33), [CheckpointCallback(tmp_path, every=2)])
-    with pytest.raises(xpnet.DivergenceError, match="epoch 3, step 33"):
+    with pytest.raises(xpnet.DivergenceError, match="epoch 4, step 33"):
         trainer.fit(X, y, epochs=6)
     arrays, meta = read_checkpoint(tmp_path)
     assert meta["epoch"] == 3 and meta["step"] == 30  # not the epoch-2 file of every=2: epoch 3's start
@@ -146,6 +146,7 @@ def test_cli_saves_the_last_finite_model_and_exits_2(tmp_path):
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "diverged at epoch" in lines[0] and "step" in lines[0], r.stderr
+    assert "check_finite" not in lines[0] and "--lr" in lines[0], lines[0]  # the advice in flags
     assert str(out) in lines[0]
     model, _ = xpnet.load_model(out / "model.npz", backend="numpy")
     assert all(np.isfinite(host(v)).all() for v in model.params.values())

@@ -178,7 +178,7 @@ def test_divergence_stops_with_epoch_and_step_and_keeps_finite_weights(backend):
     X = np.random.default_rng(0).normal(size=(20, 3))
     y = X @ np.array([1.0, -2.0, 3.0])
     model, snap = xpnet.mlp([3, 8, 1], backend=backend, dtype="float64"), _Snapshot()
-    with pytest.raises(xpnet.DivergenceError, match=r"epoch 2, step \d+") as info:
+    with pytest.raises(xpnet.DivergenceError, match=r"epoch 3, step \d+") as info:
         xpnet.fit(
             model,
             X,

@@ -12,6 +12,7 @@ import argparse
 import re
 
 from ..errors import BackendError
+from ..training.loop import DIVERGENCE_ADVICE
 
 # a parameter's name in library messages -> the argparse dest of the flag that sets it
 _PARAMETERS = {"dropout rate": "dropout", "l2 rate": "l2", "max_norm": "clip_norm"}
@@ -40,6 +41,7 @@ def flag_message(exc: Exception, args: argparse.Namespace | None) -> str:
     for dest in sorted(options, key=len, reverse=True):
         message = re.sub(rf"(?<![\w-]){dest}=False\b", f"without {flag(dest)}", message)
         message = re.sub(rf"(?<![\w-]){dest}=True\b", flag(dest), message)
+    message = message.replace(DIVERGENCE_ADVICE, "lower --lr, or try --clip-norm")  # no flag trains on
     if isinstance(exc, BackendError) and "--" not in message and "backend" in options:
         message = f"--backend {args.backend or 'auto'}: {message}"
     return message

@@ -25,6 +25,9 @@ from .metrics import batch_total, correct_count, epoch_loss, evaluate_sums, reso
 from .precision import skipped_steps
 from .step import TrainStep
 
+# what a Python caller can do about a divergence (the command line says it in its own words)
+DIVERGENCE_ADVICE = "lower the learning rate, or pass check_finite=False to train on"
+
 # the most bytes of shuffled rows gathered at once (see Trainer._run_epoch)
 GATHER_BYTES = 16 * 2**20
 
@@ -369,9 +372,11 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_divergence(self, event)
         raise DivergenceError(
-            f"training diverged at epoch {epoch}, step {event.step} (batch {bad + 1} of {n_batches}): "
-            f"the loss or a gradient is not finite; weights restored to the start of epoch {epoch} "
-            f"(lower the learning rate, or pass check_finite=False to train on)",
+            # epochs and batches counted from 1 in words, as every display counts them; the
+            # attributes stay indices (History.epoch's)
+            f"training diverged at epoch {epoch + 1}, step {event.step} (batch {bad + 1} of {n_batches}): "
+            f"the loss or a gradient is not finite; weights restored to the start of epoch {epoch + 1} "
+            f"({DIVERGENCE_ADVICE})",
             epoch=epoch,
             step=event.step,
             batch=bad,
