@@ -7,9 +7,9 @@ and, except for the first layer, the input gradient d_i @ W_i.T: 3L - 1 products
 2 n (3 sum n_i n_(i+1) - n_0 n_1) flops. No training step that computes these products with
 NumPy's BLAS can be faster than this: it is the floor the step's time is measured against.
 
-Two forms are timed and the faster counts: each weight gradient as one product (`blocked=False`),
-and in the row blocks the fast step uses (xpnet.fast.numpy_step.row_blocks, `np.matmul` on a
-strided block): at batch 512 the blocked form is the faster one here, its output stays in cache.
+These are exactly the BLAS calls of xpnet's fast step (and of its generic step): the weight
+gradient is one product per layer, not row blocks (which would give other bits, see
+xpnet/fast/numpy_step.py).
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def gemms(sizes, batch: int, blocked: bool, dtype=np.float32, seed: int = 0):
+def gemms(sizes, batch: int, dtype=np.float32, seed: int = 0):
     """run(steps): the products of `steps` training steps, back to back; and their flop count
-    per step. blocked: the weight gradients in the fast step's row blocks."""
-    from xpnet.fast.numpy_step import BLOCK_BYTES, row_blocks
-
+    per step."""
     rng = np.random.default_rng(seed)
     Ws = [rng.standard_normal((a, b), dtype=dtype) * 0.05 for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
     hs = [rng.standard_normal((batch, a), dtype=dtype) for a in sizes[:-1]]
@@ -30,26 +28,16 @@ def gemms(sizes, batch: int, blocked: bool, dtype=np.float32, seed: int = 0):
     dxs = [np.empty((batch, a), dtype) for a in sizes[:-1]]
     fwd = list(zip(hs, Ws, zs, strict=True))
     bwd = [(zs[i], Ws[i].T, dxs[i] if i > 0 else None, hs[i].T, gs[i]) for i in reversed(range(len(Ws)))]
-    # per layer: the (rows, gradient block) pairs, one whole block when not blocked
-    parts = [
-        [(slice(a, b), g[a:b]) for a, b in row_blocks(*g.shape, g.itemsize, BLOCK_BYTES)] if blocked else None
-        for _, _, _, _, g in bwd
-    ]
-    bwd = [(*op, p) for op, p in zip(bwd, parts, strict=True)]
-    dot, matmul = np.dot, np.matmul
+    dot = np.dot
 
     def run(steps: int) -> None:
         for _ in range(steps):
             for h, W, z in fwd:
                 dot(h, W, z)
-            for d, WT, dx, hT, g, blocks in bwd:
+            for d, WT, dx, hT, g in bwd:
+                dot(hT, d, g)
                 if dx is not None:
                     dot(d, WT, dx)
-                if blocks is None or len(blocks) == 1:
-                    dot(hT, d, g)
-                else:
-                    for rows, gb in blocks:
-                        matmul(hT[rows], d, out=gb)
 
     flops = 2 * batch * (3 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)) - sizes[0] * sizes[1])
     return run, flops

@@ -117,8 +117,8 @@ def _agree(sizes, peer: str, ours: list, theirs: list, steps: int, opt_name: str
 
 def contenders(sizes, batch: int, X, y, opt_name: str = "sgd", generic: bool = False) -> dict:
     """{name: fn(a, b)} running samples [a, b) of X, y in batches: xpnet's fast step ("fast"),
-    PyTorch ("torch"), JAX ("jax", where importable), the matmul floor in both its forms
-    ("floor_whole", "floor_blocked") and, if asked, xpnet's generic step ("generic"). Each is
+    PyTorch ("torch"), JAX ("jax", where importable), the matmul floor ("floor") and, if asked,
+    xpnet's generic step ("generic"). Each is
     warmed up (buffers, BLAS threads, torch's allocator, JAX's compilation)."""
     import floor
     import jax_peer
@@ -133,9 +133,8 @@ def contenders(sizes, batch: int, X, y, opt_name: str = "sgd", generic: bool = F
     if jax_peer.unavailable() is None:
         _, jep = jax_peer.trainer(model, X, y, opt_name, LR[opt_name])
         fns["jax"] = lambda a, b: jep(a, b, batch)
-    for form in ("whole", "blocked"):
-        gemms, _ = floor.gemms(sizes, batch, blocked=form == "blocked")
-        fns[f"floor_{form}"] = lambda a, b, g=gemms: g(-(-(b - a) // batch))  # one per batch, the last short one too
+    gemms, _ = floor.gemms(sizes, batch)
+    fns["floor"] = lambda a, b: gemms(-(-(b - a) // batch))  # one per batch (a last short one as a full one)
     if generic:
         fns["generic"] = lambda a, b: gen(X[a:b], y[a:b], batch)
     warm = min(batch * 4, X.shape[0])
@@ -161,7 +160,7 @@ def bench(
     fns = contenders(sizes, batch, X, y, opt_name, generic)
     # an epoch in 20 slices, interleaved, best of reps per slice (see common.best_of_each_sliced)
     t = best_of_each_sliced(fns, n, batch, reps)
-    t_floor = min(t.pop("floor_whole"), t.pop("floor_blocked"))
+    t_floor = t.pop("floor")
     cfg = f"{'-'.join(map(str, sizes))}, batch {batch}, {opt_name}, float32, {n} samples"
     extra = {f"max_weight_diff_vs_{k}": v for k, v in worst.items()}
     extra["seconds"] = dict(t, floor=t_floor)
