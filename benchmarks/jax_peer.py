@@ -40,9 +40,8 @@ def trainer(model, X: np.ndarray, y: np.ndarray, opt_name: str, lr: float, b1=0.
     from jax import lax
 
     denses = [k for k in model.params if k.endswith(".W")]
-    params = [
-        (jnp.asarray(np.asarray(model.params[k])), jnp.asarray(np.asarray(model.params[k[:-1] + "b"]))) for k in denses
-    ]
+    # copies: JAX may alias a NumPy array, and the donated parameters are written in place
+    params = [(jnp.array(model.params[k], copy=True), jnp.array(model.params[k[:-1] + "b"], copy=True)) for k in denses]
     Xd, yd = jax.device_put(X), jax.device_put(y.astype(np.int32))
 
     def loss_fn(ps, xb, yb):
@@ -54,7 +53,7 @@ def trainer(model, X: np.ndarray, y: np.ndarray, opt_name: str, lr: float, b1=0.
         logp = jax.nn.log_softmax(h, axis=-1)
         return -jnp.mean(jnp.take_along_axis(logp, yb[:, None], axis=1))
 
-    def batch_of(a, n):
+    def batch_of(a, n):  # a + n <= len(X): dynamic_slice would clamp the start, not fail
         return lax.dynamic_slice_in_dim(Xd, a, n), lax.dynamic_slice_in_dim(yd, a, n)
 
     if opt_name == "sgd":
