@@ -94,27 +94,35 @@ def next_state(p: OptimizerPlan, opt_state, arrays: tuple[dict, ...]):
 
 
 def make_update(p: OptimizerPlan, dtype, max_size: int):
-    """(prepare(opt_state), update(w, g, state_blocks), per_step, another()): prepare sets the
-    constants (the scheduled rate, Adam's bias corrections), before the first step and, if
-    per_step, before every step; update applies one step to the block `w` given its gradient `g`
-    (used as scratch) and the same block of each state array; another() makes a second update
-    function with the same constants and its own scratch, for a second thread. `max_size`: the
-    largest block, for a scratch buffer."""
+    """(prepare(opt_state), update(w, g, state_blocks), per_step): prepare sets the constants (the
+    scheduled rate, Adam's bias corrections), before the first step and, if per_step, before
+    every step; update applies one step to the block `w` given its gradient `g` (used as
+    scratch) and the same block of each state array. `max_size`: the largest block, for a
+    scratch buffer."""
 
     def c(v):  # a 0-d constant of the dtype
         return np.asarray(v, dtype)
 
     rate, unit = c(1.0), [True]  # unit: the rate is 1, and 1 * u == u needs no pass
     kind, h = p.kind, p.hyper
+    scratch: list = []  # one block for nesterov and adam, allocated on the first step, grown on demand
     mom = c(h.get("momentum", 0.0))
     b1, b2, one_b1, one_b2 = c(h.get("b1", 0.0)), c(h.get("b2", 0.0)), c(1 - h.get("b1", 0.0)), c(1 - h.get("b2", 0.0))
     eps, bc1, sqrt_bc2 = c(h.get("eps", 0.0)), c(1.0), c(1.0)
     # Adam's bias corrections round to exactly 1 in the dtype after a while (float32: 1 - 0.9**t
     # from t ~ 160, sqrt(1 - 0.999**t) from t ~ 17000): x / 1 == x for every x, so those
-    # divisions are skipped then (one of Adam's 14 passes over the parameters each)
+    # divisions are skipped then (one and two of Adam's 14 passes over the parameters)
     corr = [True, True]  # bc1 != 1, sqrt_bc2 != 1
 
+    def tmp(g):
+        """Scratch shaped like g: the first block, or a whole parameter in hooked mode."""
+        if scratch[0].size < g.size:
+            scratch[0] = np.empty(g.size, dtype)
+        return scratch[0][: g.size].reshape(g.shape)
+
     def prepare(opt_state):
+        if not scratch and kind in ("nesterov", "adam"):
+            scratch.append(np.empty(max_size, dtype))
         r = float(p.lr(lr_step(p, opt_state))) if callable(p.lr) else p.lr
         rate[...], unit[0] = r, r == 1.0
         if kind == "adam":
@@ -123,81 +131,68 @@ def make_update(p: OptimizerPlan, dtype, max_size: int):
             bc1[...], sqrt_bc2[...] = 1 - h["b1"] ** t, (1 - h["b2"] ** t) ** 0.5
             corr[:] = bc1 != 1, sqrt_bc2 != 1
 
-    def kernel():
-        """An update function with its own scratch (one per thread that runs updates)."""
-        scratch: list = []  # one block for nesterov and adam
+    def apply(w, u, out):
+        # generic: p + -(rate * u); `out` is scratch of u's shape (it may be u)
+        if unit[0]:
+            np.subtract(w, u, w)
+        else:
+            np.multiply(u, rate, out)
+            np.subtract(w, out, w)
 
-        def tmp(g):
-            """Scratch shaped like g: the first block, or a whole parameter in hooked mode."""
-            if not scratch or scratch[0].size < g.size:  # allocated on the first step, grown on demand
-                scratch[:] = [np.empty(max(g.size, max_size), dtype)]
-            return scratch[0][: g.size].reshape(g.shape)
+    def sgd(w, g, s):
+        apply(w, g, g)
 
-        def apply(w, u, out):
-            # generic: p + -(rate * u); `out` is scratch of u's shape (it may be u)
-            if unit[0]:
-                np.subtract(w, u, w)
-            else:
-                np.multiply(u, rate, out)
-                np.subtract(w, out, w)
+    # constant-rate sgd without the indirection: on the seeds' 3-4-1 network a Python call is a
+    # measurable share of the step
+    def sgd_unit(w, g, s):
+        np.subtract(w, g, w)
 
-        def sgd(w, g, s):
-            apply(w, g, g)
+    def sgd_rate(w, g, s):
+        np.multiply(g, rate, g)
+        np.subtract(w, g, w)
 
-        # constant-rate sgd without the indirection: on the seeds' 3-4-1 network a Python call is a
-        # measurable share of the step
-        def sgd_unit(w, g, s):
-            np.subtract(w, g, w)
+    def momentum(w, g, s):
+        (b,) = s
+        # generic: trace = momentum * trace + g; the step is the trace
+        np.multiply(b, mom, b)
+        np.add(b, g, b)
+        apply(w, b, g)  # the trace must survive: scale it into g's buffer
 
-        def sgd_rate(w, g, s):
-            np.multiply(g, rate, g)
-            np.subtract(w, g, w)
+    def nesterov(w, g, s):
+        (b,) = s
+        t = tmp(g)
+        np.multiply(b, mom, b)
+        np.add(b, g, b)
+        # generic: g + momentum * trace, with the new trace
+        np.multiply(b, mom, t)
+        np.add(g, t, g)
+        apply(w, g, g)
 
-        def momentum(w, g, s):
-            (b,) = s
-            # generic: trace = momentum * trace + g; the step is the trace
-            np.multiply(b, mom, b)
-            np.add(b, g, b)
-            apply(w, b, g)  # the trace must survive: scale it into g's buffer
+    def adam(w, g, s):
+        mu, nu = s
+        t = tmp(g)
+        # generic: mu = b1 * mu + (1 - b1) * g
+        np.multiply(mu, b1, mu)
+        np.multiply(g, one_b1, t)
+        np.add(mu, t, mu)
+        # generic: nu = b2 * nu + (1 - b2) * (g * g)
+        np.multiply(nu, b2, nu)
+        np.multiply(g, g, t)
+        np.multiply(t, one_b2, t)
+        np.add(nu, t, nu)
+        # generic: (mu / bc1) / (sqrt(nu) / sqrt_bc2 + eps)
+        np.sqrt(nu, t)
+        if corr[1]:
+            np.divide(t, sqrt_bc2, t)
+        np.add(t, eps, t)
+        if corr[0]:
+            np.divide(mu, bc1, g)
+            np.divide(g, t, g)
+        else:
+            np.divide(mu, t, g)
+        apply(w, g, g)
 
-        def nesterov(w, g, s):
-            (b,) = s
-            t = tmp(g)
-            np.multiply(b, mom, b)
-            np.add(b, g, b)
-            # generic: g + momentum * trace, with the new trace
-            np.multiply(b, mom, t)
-            np.add(g, t, g)
-            apply(w, g, g)
-
-        def adam(w, g, s):
-            mu, nu = s
-            t = tmp(g)
-            # generic: mu = b1 * mu + (1 - b1) * g
-            np.multiply(mu, b1, mu)
-            np.multiply(g, one_b1, t)
-            np.add(mu, t, mu)
-            # generic: nu = b2 * nu + (1 - b2) * (g * g)
-            np.multiply(nu, b2, nu)
-            np.multiply(g, g, t)
-            np.multiply(t, one_b2, t)
-            np.add(nu, t, nu)
-            # generic: (mu / bc1) / (sqrt(nu) / sqrt_bc2 + eps)
-            np.sqrt(nu, t)
-            if corr[1]:
-                np.divide(t, sqrt_bc2, t)
-            np.add(t, eps, t)
-            if corr[0]:
-                np.divide(mu, bc1, g)
-                np.divide(g, t, g)
-            else:
-                np.divide(mu, t, g)
-            apply(w, g, g)
-
-        per_step = callable(p.lr) or kind == "adam"
-        if kind == "sgd" and not callable(p.lr):
-            return (sgd_unit if p.lr == 1.0 else sgd_rate), False
-        return {"sgd": sgd, "momentum": momentum, "nesterov": nesterov, "adam": adam}[kind], per_step
-
-    update, per_step = kernel()
-    return prepare, update, per_step, lambda: kernel()[0]
+    per_step = callable(p.lr) or kind == "adam"
+    if kind == "sgd" and not callable(p.lr):
+        return prepare, (sgd_unit if p.lr == 1.0 else sgd_rate), False
+    return prepare, {"sgd": sgd, "momentum": momentum, "nesterov": nesterov, "adam": adam}[kind], per_step

@@ -40,7 +40,6 @@ first, then d @ W.T, then the update: every product still reads the old weights)
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -55,8 +54,6 @@ from . import numpy_optim as _optim
 # The update runs over blocks of rows of at most this size of a weight and its gradient (with the
 # optimizer's scratch), so that each of its passes reads the block from cache.
 BLOCK_BYTES = 512 * 1024
-# threads that run the momentum, nesterov and Adam updates (1 or 2; read when a step is built)
-UPDATE_THREADS = 2
 
 # exact type -> (the exact set of its config() fields, kernel factory of the layer or None)
 _LAYERS: dict[type, tuple[frozenset, Callable | None]] = {
@@ -117,26 +114,6 @@ def row_blocks(n_i: int, n_o: int, itemsize: int, block_bytes: int) -> list[tupl
     return [(a, min(a + rows, n_i)) for a in range(0, n_i, rows)]
 
 
-def _blocks(update, blocks) -> None:
-    for w, g, s in blocks:
-        update(w, g, s)
-
-
-_POOL: list = []
-
-
-def _update_pool():
-    """One worker thread for the second half of the updates (shared by every fast step of the
-    process), or None on a single core."""
-    if (os.cpu_count() or 1) < 2:
-        return None
-    if not _POOL:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL.append(ThreadPoolExecutor(1, thread_name_prefix="xpnet-update"))
-    return _POOL[0]
-
-
 class FastStep:
     """What build() returns: `run(x, y, opt_state, hook) -> (loss, outputs, opt_state)` or None
     for a call it does not take, and `init_state()`, an optimizer state the step owns."""
@@ -174,13 +151,7 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
     )
     largest_layer = max(int(np.prod(shapes[wk])) for wk, _, _ in stages)
     total = sum(int(np.prod(s)) for s in shapes.values())
-    prepare, update, per_step, another = _optim.make_update(opt, dtype, largest)
-    # the heavier updates (momentum: 4 passes over the weights, nesterov 7, Adam up to 14) of a
-    # layer of several blocks run on two threads, half the blocks each: NumPy's ufuncs release
-    # the GIL, and the update is memory traffic that one core does not saturate (see
-    # benchmarks/README.md). Plain SGD's two passes do not pay for the handoff.
-    worker = _update_pool() if opt.kind != "sgd" and UPDATE_THREADS > 1 else None
-    update2 = another() if worker is not None else None
+    prepare, update, per_step = _optim.make_update(opt, dtype, largest)
     stateful = opt.kind != "sgd"  # sgd keeps no arrays: nothing to check or adopt
     # one weight gradient buffer the size of the largest layer, shared by every layer and batch
     # size (allocated on first use): each layer's gradient is used up by its update before the
@@ -345,14 +316,8 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
                 np.dot(hs[i].T, d, gw)
                 if dx is not None:
                     np.dot(d, W.T, dx)
-                if worker is not None and len(wb) > 1:
-                    half = len(wb) // 2
-                    done = worker.submit(_blocks, update2, wb[:half])
-                    _blocks(update, wb[half:])
-                    done.result()
-                else:
-                    for Wb, g, s in wb:  # the update, a block of rows at a time
-                        update(Wb, g, s)
+                for Wb, g, s in wb:  # the update, a block of rows at a time
+                    update(Wb, g, s)
                 if bb is not None:
                     b, g, s = bb
                     K.add_reduce(d, axis=0, out=g)
