@@ -22,12 +22,14 @@ def gemms(sizes, batch: int, dtype=np.float32, seed: int = 0):
     per step."""
     rng = np.random.default_rng(seed)
     Ws = [rng.standard_normal((a, b), dtype=dtype) * 0.05 for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
-    hs = [rng.standard_normal((batch, a), dtype=dtype) for a in sizes[:-1]]
+    # the fast step's buffers (xpnet/fast/numpy_step.py): one weight gradient buffer for every
+    # layer, and each input gradient written over the layer input it replaces
     zs = [np.empty((batch, b), dtype) for b in sizes[1:]]  # forward outputs, also the d_i below
-    gs = [np.empty_like(W) for W in Ws]
-    dxs = [np.empty((batch, a), dtype) for a in sizes[:-1]]
+    hs = [rng.standard_normal((batch, sizes[0]), dtype=dtype)] + zs[:-1]
+    g_all = np.empty(max(W.size for W in Ws), dtype)
+    gs = [g_all[: W.size].reshape(W.shape) for W in Ws]
     fwd = list(zip(hs, Ws, zs, strict=True))
-    bwd = [(zs[i], Ws[i].T, dxs[i] if i > 0 else None, hs[i].T, gs[i]) for i in reversed(range(len(Ws)))]
+    bwd = [(zs[i], Ws[i].T, hs[i] if i > 0 else None, hs[i].T, gs[i]) for i in reversed(range(len(Ws)))]
     dot = np.dot
 
     def run(steps: int) -> None:
