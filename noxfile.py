@@ -82,6 +82,7 @@ def tests_cupy(session):
 
 @nox.session
 def bench(session):
-    """Benchmarks side by side in one run; results go to benchmarks/results/."""
-    _install(session, TORCH)
+    """Benchmarks side by side in one run; results go to benchmarks/results/. JAX is a peer here
+    only, never a dependency of xpnet."""
+    _install(session, TORCH, "jax[cpu]==0.10.2")
     session.run("python", "benchmarks/run.py", *session.posargs)

@@ -85,6 +85,12 @@ def machine() -> dict:
     except ImportError:
         info["torch"] = None
     try:
+        import jax
+
+        info.update(jax=jax.__version__, jax_backend=jax.default_backend(), xla_flags=os.environ.get("XLA_FLAGS"))
+    except ImportError:
+        info["jax"] = None
+    try:
         from threadpoolctl import threadpool_info
 
         info["blas"] = [f"{p['internal_api']} {p.get('version')} x{p['num_threads']}" for p in threadpool_info()]

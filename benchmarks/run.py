@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402  (puts this tree's src/ on the path)
 
-SECTIONS = ("seed", "mlp", "memory", "gpu", "distributed")
+SECTIONS = ("seed", "mlp", "memory", "gpu", "distributed", "growth")
 
 
 def _section(name: str):
@@ -34,6 +34,8 @@ def _section(name: str):
         import memory as mod
     elif name == "distributed":
         import distributed as mod
+    elif name == "growth":
+        import growth as mod
     else:
         import gpu as mod
     return mod
@@ -80,6 +82,8 @@ def markdown(res: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res["rows"]:
+        if r["benchmark"] == "growth":
+            continue  # their own table, below
         lines.append(
             f"| {r['benchmark']} | {r['config']} | {r.get('path', '')} | {r['metric']} | {f(r['xpnet'])} | "
             f"{f(r['reference'])} ({r['reference_name']}) | {f(r['ratio'])} | {f(r['target'])} | "
@@ -106,6 +110,15 @@ def markdown(res: dict) -> str:
                 f"{f(r['comm_fraction'])} of the time (waiting for the slowest rank included); "
                 f"{f(r['allreduce_alone_ms'])} ms by itself"
             )
+    if any(r["benchmark"] == "growth" for r in res["rows"]):
+        import growth
+
+        lines += [
+            "",
+            "Growth with the work (samples per second; ratios > 1: xpnet faster):",
+            "",
+            growth.table(res["rows"]),
+        ]
     for k, v in res["skipped"].items():
         lines.append(f"\n- {k}: skipped ({v})")
     for k, v in res["errors"].items():

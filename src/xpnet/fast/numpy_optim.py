@@ -109,6 +109,10 @@ def make_update(p: OptimizerPlan, dtype, max_size: int):
     mom = c(h.get("momentum", 0.0))
     b1, b2, one_b1, one_b2 = c(h.get("b1", 0.0)), c(h.get("b2", 0.0)), c(1 - h.get("b1", 0.0)), c(1 - h.get("b2", 0.0))
     eps, bc1, sqrt_bc2 = c(h.get("eps", 0.0)), c(1.0), c(1.0)
+    # Adam's bias corrections round to exactly 1 in the dtype after a while (float32: 1 - 0.9**t
+    # from t ~ 160, sqrt(1 - 0.999**t) from t ~ 17000): x / 1 == x for every x, so those
+    # divisions are skipped then (one and two of Adam's 14 passes over the parameters)
+    corr = [True, True]  # bc1 != 1, sqrt_bc2 != 1
 
     def tmp(g):
         """Scratch shaped like g: the first block, or a whole parameter in hooked mode."""
@@ -125,6 +129,7 @@ def make_update(p: OptimizerPlan, dtype, max_size: int):
             t = opt_state[0].count + 1
             # host floats, as optim.scale_by_adam computes them
             bc1[...], sqrt_bc2[...] = 1 - h["b1"] ** t, (1 - h["b2"] ** t) ** 0.5
+            corr[:] = bc1 != 1, sqrt_bc2 != 1
 
     def apply(w, u, out):
         # generic: p + -(rate * u); `out` is scratch of u's shape (it may be u)
@@ -177,10 +182,14 @@ def make_update(p: OptimizerPlan, dtype, max_size: int):
         np.add(nu, t, nu)
         # generic: (mu / bc1) / (sqrt(nu) / sqrt_bc2 + eps)
         np.sqrt(nu, t)
-        np.divide(t, sqrt_bc2, t)
+        if corr[1]:
+            np.divide(t, sqrt_bc2, t)
         np.add(t, eps, t)
-        np.divide(mu, bc1, g)
-        np.divide(g, t, g)
+        if corr[0]:
+            np.divide(mu, bc1, g)
+            np.divide(g, t, g)
+        else:
+            np.divide(mu, t, g)
         apply(w, g, g)
 
     per_step = callable(p.lr) or kind == "adam"

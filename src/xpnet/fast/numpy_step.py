@@ -9,6 +9,12 @@ avoidable part is allocating and filling fresh arrays. This step runs the same a
 weights right after its input gradient has used them (the generic step uses the old weights for
 every gradient too, so the numbers are the same).
 
+Every matrix product is the generic step's own BLAS call, with the same shapes and layouts: a
+weight gradient is one product into a buffer of the layer's size, never row blocks of it. Rows of
+a product computed apart are not the same bits as the whole product's (OpenBLAS 0.3.31 on this
+machine picks other kernels for the smaller shapes: checked, float32 and float64), so blocking the
+product would break the bit-identity this step promises.
+
 What it supports is stated here, field by field (`_LAYERS`, `_LOSSES`, numpy_optim.plan): a
 layer, loss or transform of exactly a listed type whose configuration holds exactly the listed
 fields. Anything else, including a listed type that has grown a field this file does not know,
@@ -22,12 +28,18 @@ once, so arrays a caller held before are untouched; an optimizer state it did no
 
 The gradient seam: with a hook (training/step.py) the step computes every parameter's
 gradient into one flat buffer before any update, hands the hook the complete gradient, then
-updates; without one it applies each weight gradient in row blocks of at most BLOCK_BYTES as
-soon as it is computed, so memory holds one block rather than a layer's gradient.
+updates; without one it applies each layer's gradient as soon as it is computed (one buffer the
+size of the largest layer, shared by all), in row blocks of at most BLOCK_BYTES, so that each
+block's passes of the update read it from cache.
+
+Memory: between ReLU (or no activation) layers the input gradient d @ W.T is written over the
+layer input it replaces, which the weight gradient has just used (so the product h.T @ d comes
+first, then d @ W.T, then the update: every product still reads the old weights).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -39,9 +51,8 @@ from ..nn.losses import MSE, HalfSSE, SoftmaxCrossEntropy
 from . import numpy_kernels as K
 from . import numpy_optim as _optim
 
-# The weight gradient is computed and applied in blocks of rows of at most this size (with the
-# optimizer's scratch): memory then holds one block, not a whole layer's gradient, and the
-# update reads it from cache (see benchmarks/README.md for the cost).
+# The update runs over blocks of rows of at most this size of a weight and its gradient (with the
+# optimizer's scratch), so that each of its passes reads the block from cache.
 BLOCK_BYTES = 512 * 1024
 
 # exact type -> (the exact set of its config() fields, kernel factory of the layer or None)
@@ -90,6 +101,12 @@ def _plan(model) -> list | None:
     return stages or None
 
 
+@functools.cache
+def _int_max(dt) -> int:
+    """The largest label a dtype holds (once per dtype: np.iinfo costs ~1 us)."""
+    return int(np.iinfo(dt).max)
+
+
 def row_blocks(n_i: int, n_o: int, itemsize: int, block_bytes: int) -> list[tuple[int, int]]:
     """Rows [a, b) of a (n_i, n_o) weight matrix in near-equal blocks of at most block_bytes."""
     n_blocks = -(-n_i * n_o * itemsize // block_bytes)
@@ -132,16 +149,17 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
         [(b - a) * shapes[wk][1] for (wk, _, _), bl in zip(stages, blocks, strict=True) for a, b in bl]
         + [shapes[bk][0] for _, bk, _ in stages if bk is not None]
     )
+    largest_layer = max(int(np.prod(shapes[wk])) for wk, _, _ in stages)
     total = sum(int(np.prod(s)) for s in shapes.values())
     prepare, update, per_step = _optim.make_update(opt, dtype, largest)
     stateful = opt.kind != "sgd"  # sgd keeps no arrays: nothing to check or adopt
-    # one gradient block, shared by every layer and batch size (allocated on first use): each
-    # block is used up by its update before the next is computed, so memory holds one block, not
-    # every layer's gradient
+    # one weight gradient buffer the size of the largest layer, shared by every layer and batch
+    # size (allocated on first use): each layer's gradient is used up by its update before the
+    # next is computed, so memory holds one layer's gradient, not every layer's
     grad: list = []
     flat: dict = {}  # hooked mode: the whole gradient, one flat buffer and a view per parameter
     owned: dict = {"params": None, "state": None}  # the params dict and state dicts the step owns
-    views: list = []  # per stage: ([(rows, W block, gradient block, state blocks)], bias entry or None)
+    views: list = []  # per stage: (W's gradient, [(W block, gradient block, state blocks)], bias entry)
     scratch: dict = {}  # batch size -> buffers
     pool: dict = {"rows": 0, "arrays": []}  # the arrays behind them (see buffers)
     last = len(stages) - 1
@@ -150,22 +168,15 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
         """Views of the owned parameters and state by row block, for the update loop."""
         params, state = owned["params"], owned["state"]
         if not grad:
-            grad.append(np.empty(largest, dtype))
+            grad.append(np.empty(max(largest_layer, largest), dtype))
         g_all = grad[0]
         views.clear()
         for (wk, bk, _), bl in zip(stages, blocks, strict=True):
-            n_o = shapes[wk][1]
-            wb = [
-                (
-                    slice(a, b) if len(bl) > 1 else None,
-                    params[wk][a:b, ...],
-                    g_all[: (b - a) * n_o].reshape(b - a, n_o),
-                    tuple(s[wk][a:b, ...] for s in state),
-                )
-                for a, b in bl
-            ]
+            n_i, n_o = shapes[wk]
+            gw = g_all[: n_i * n_o].reshape(n_i, n_o)
+            wb = [(params[wk][a:b, ...], gw[a:b, ...], tuple(s[wk][a:b, ...] for s in state)) for a, b in bl]
             bb = (params[bk], g_all[:n_o], tuple(s[bk] for s in state)) if bk is not None else None
-            views.append((wb, bb))
+            views.append((gw, wb, bb))
         scratch.clear()  # the per-batch plans hold these views: rebuilt on the next step
 
     def params_owned() -> bool:
@@ -217,13 +228,9 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
         ):
             return False
         if y.ndim == 1 and loss_kernel is K.softmax_cross_entropy:
-            # integer labels in [0, k); the unsigned view turns negative labels into huge ones
-            return (
-                y.dtype.kind in "iu"
-                and y.shape[0] == x.shape[0]
-                and y.size > 0
-                and int(np.max(y.view(f"u{y.itemsize}"))) < n_out
-            )
+            # integer labels; the kernel checks that each lies in [0, n_out) (it returns None
+            # otherwise), and the generic step compares them with arange(n_out) of their dtype
+            return y.dtype.kind in "iu" and y.shape[0] == x.shape[0] and y.size > 0 and n_out - 1 <= _int_max(y.dtype)
         return y.dtype == dtype and y.shape == (x.shape[0], n_out)
 
     def buffers(n: int) -> tuple:
@@ -242,14 +249,22 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
                 arrays.append(np.empty((pool["rows"],) + tuple(shape[1:]), dt))
             return arrays[i][: shape[0], ...]
 
-        params, forward, backward = owned["params"], [], []
-        for i, ((wk, bk, act), (wb, bb)) in enumerate(zip(stages, views, strict=True)):
+        params, forward, backward, zs = owned["params"], [], [], []
+        for i, ((wk, bk, act), (gw, wb, bb)) in enumerate(zip(stages, views, strict=True)):
             n_i, n_o = shapes[wk]
             z = empty((n, n_o), dtype) if i != last else None  # None: the outputs, fresh each step
-            dx = empty((n, n_i), dtype) if i > 0 else None  # the first layer's is never used
+            if i == 0:
+                dx = None  # the first layer's input gradient is never used
+            elif stages[i - 1][2] in (None, K.relu):
+                # the layer's input is needed by no backward pass once this layer's weight
+                # gradient has read it (ReLU's keeps its own mask): d @ W.T goes over it
+                dx = zs[i - 1]
+            else:
+                dx = empty((n, n_i), dtype)
+            zs.append(z)
             fwd, bwd = act((n, n_o), dtype, empty) if act is not None else (None, None)
             forward.append((params[wk], z, params[bk] if bk is not None else None, fwd))
-            backward.insert(0, (params[wk], dx, bwd, wb, bb, i, wk, bk))
+            backward.insert(0, (params[wk], dx, bwd, gw, wb, bb, i, wk, bk))
         scratch[n] = (forward, backward, loss_kernel((n, n_out), dtype, empty))
         return scratch[n]
 
@@ -288,19 +303,20 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
                 fwd(z)
             hs.append(z)
             h = z
-        value, d = loss(h, y)
+        got = loss(h, y)
+        if got is None:
+            return None  # targets the kernel does not take; nothing has been updated yet
+        value, d = got
         if hook is None:
-            for W, dx, bwd, wb, bb, i, _, _ in backward:
+            for W, dx, bwd, gw, wb, bb, i, _, _ in backward:
                 if bwd is not None:
                     bwd(d, hs[i + 1])
+                # y = h @ W, so dW = h.T @ d (first: dx may go over h) and dx = d @ W.T, both
+                # with W before its update, as in the generic step
+                np.dot(hs[i].T, d, gw)
                 if dx is not None:
-                    np.dot(d, W.T, dx)  # uses W before its update, as the generic step
-                hT = hs[i].T
-                for rows, Wb, g, s in wb:  # gradient of a block of rows of W, then its update
-                    if rows is None:
-                        np.dot(hT, d, g)
-                    else:  # matmul: np.dot would copy the block, which is not contiguous
-                        np.matmul(hT[rows], d, out=g)
+                    np.dot(d, W.T, dx)
+                for Wb, g, s in wb:  # the update, a block of rows at a time
                     update(Wb, g, s)
                 if bb is not None:
                     b, g, s = bb
@@ -312,14 +328,14 @@ def build(model, loss_fn, optimizer) -> FastStep | None:
         return value, h, _optim.next_state(opt, opt_state, owned["state"])
 
     def _hooked(backward, hs, d, hook) -> None:
-        """Every gradient first (the same products as the blocks), the hook, then the updates."""
+        """Every gradient first (the same products), the hook, then the updates."""
         g_all = whole_gradient()
-        for W, dx, bwd, _, _, i, wk, bk in backward:
+        for W, dx, bwd, _, _, _, i, wk, bk in backward:
             if bwd is not None:
                 bwd(d, hs[i + 1])
+            np.dot(hs[i].T, d, g_all[wk])  # first: dx may go over hs[i]
             if dx is not None:
                 np.dot(d, W.T, dx)
-            np.dot(hs[i].T, d, g_all[wk])
             if bk is not None:
                 K.add_reduce(d, axis=0, out=g_all[bk])
             d = dx
