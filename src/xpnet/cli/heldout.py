@@ -12,6 +12,7 @@ import hashlib
 import numpy as np
 
 from ..errors import DataError
+from ..io.checkpoint_file import hash_rows
 from ..io.split import split_rows
 
 SPLITS = ("val", "train", "all")
@@ -20,10 +21,20 @@ SPLITS = ("val", "train", "all")
 def data_fingerprint(ds) -> str:
     """sha256 of the data set's features and targets as loaded (float64 X, its y)."""
     h = hashlib.sha256()
-    for a in (np.ascontiguousarray(ds.X, dtype=np.float64), np.ascontiguousarray(ds.y)):
-        h.update(str((a.dtype.str, a.shape)).encode())
-        h.update(a.tobytes())
+    for a, dtype in ((ds.X, np.float64), (ds.y, None)):  # in row chunks: X may be memory-mapped
+        h.update(str((np.dtype(dtype or a.dtype).str, a.shape)).encode())
+        hash_rows(h, a, dtype)
     return h.hexdigest()
+
+
+def mapped_split(ds, fraction: float, seed: int | None):
+    """(training Dataset, held-out Dataset or None, training rows or None) of a memory-mapped data
+    set: the training set keeps the map and every target (fit gathers its `rows` a batch at a
+    time); the held-out rows, the same as train_test_split's, are copied out, and only they are read."""
+    if not fraction:
+        return ds, None, None
+    kept, held = split_rows(len(ds), fraction, seed, name="--val-split")
+    return ds, ds.subset(held, f"{ds.name}[test]"), kept
 
 
 def split_record(ds, fraction: float, seed: int | None) -> dict | None:

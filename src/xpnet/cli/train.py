@@ -12,6 +12,7 @@ from ..checks import check_fraction
 from ..errors import DivergenceError
 from ..io import load_dataset, save_model, train_test_split
 from ..io.dataset import check_trainable
+from ..io.mapped import is_mapped
 from ..nn import Standardizer, get_loss, mlp
 from ..nn.summary import architecture_line, parameter_count
 from ..optim import optimizer_from_options
@@ -20,7 +21,7 @@ from ..training.precision import get_precision
 from .device import cli_backend
 from .distributed import comm_route, is_root, local_device, open_comm
 from .evaluate import regression_metrics
-from .heldout import split_record
+from .heldout import mapped_split, split_record
 from .options import choose_loss, parse_layers
 from .outdir import claim
 from .report import (
@@ -74,10 +75,17 @@ def _train(args, out_dir, comm, out: Path) -> int:
     loss_name, n_out = choose_loss(ds.task, ds.n_classes, ds.y.shape[1] if ds.y.ndim == 2 else 1, args.loss)
     val_split = args.val_split if args.val_split is not None else (0.2 if len(ds.X) >= 100 else 0.0)
     check_fraction("--val-split", val_split)
-    train_ds, val_ds = (
-        train_test_split(ds, val_split, seed=args.seed, name="--val-split") if val_split > 0 else (ds, None)
-    )
-    scaler = Standardizer.fit(train_ds.X)  # training rows only: validation stays unseen
+    if is_mapped(ds.X):  # memory-mapped (io/mapped.py): batches are gathered and standardised from the file
+        train_ds, val_ds, rows = mapped_split(ds, val_split, args.seed)
+        scaler = Standardizer.fit(ds.X, rows)
+        fit_x, transform = ds.X, scaler
+    else:
+        train_ds, val_ds = (
+            train_test_split(ds, val_split, seed=args.seed, name="--val-split") if val_split > 0 else (ds, None)
+        )
+        rows = None
+        scaler = Standardizer.fit(train_ds.X)  # training rows only: validation stays unseen
+        fit_x, transform = None, None
     check_fits(args, [ds.X.shape[1], *hidden, n_out], (len(ds.X), ds.X.shape[1], n_out), backend.is_gpu)
     model = mlp(
         [ds.X.shape[1], *hidden, n_out],
@@ -89,7 +97,9 @@ def _train(args, out_dir, comm, out: Path) -> int:
         backend=backend,
         dtype=args.dtype,
     )
-    lr, rate = cli_learning_rate(args, len(train_ds))  # --lr (or the default) and --lr-schedule
+    lr, rate = cli_learning_rate(
+        args, len(train_ds) if rows is None else len(rows)
+    )  # --lr (or the default) and --lr-schedule
     precision = get_precision(getattr(args, "precision", None))
     if precision is not None:
         precision.check(model)  # bfloat16 on NumPy, or --dtype not the master's: refused before training
@@ -112,19 +122,21 @@ def _train(args, out_dir, comm, out: Path) -> int:
             history, diverged = (
                 fit(
                     model,
-                    scaler(train_ds.X),
+                    scaler(train_ds.X) if fit_x is None else fit_x,
                     targets_for_loss(train_ds, loss_name),
                     loss=get_loss(loss_name),
                     optimizer=optimizer,
                     epochs=args.epochs,
                     batch_size=args.batch_size,
                     seed=args.seed,
-                    validation_data=validation,
+                    validation_data=validation if transform is None or val_ds is None else (val_ds.X, validation[1]),
                     patience=args.patience,
                     callbacks=[*checkpoints, first_line, reporter],  # a resumed run's checks first
                     device_rng=args.device_rng or (backend.is_gpu and not checkpoints),
                     precision=precision,
                     comm=comm,
+                    input_transform=transform,
+                    rows=rows,
                 ),
                 None,
             )
@@ -169,11 +181,7 @@ def _train(args, out_dir, comm, out: Path) -> int:
     restored = args.patience is not None
     metrics = final_metrics(history, restored=restored)
     if ds.task == "regression":  # RMSE, MAE and R² of the model kept, besides the loss
-        metrics.update(
-            regression_metrics(
-                model, loss_name, (scaler(train_ds.X), targets_for_loss(train_ds, loss_name)), validation
-            )
-        )
+        metrics.update(regression_metrics(model, loss_name, _train_pair(scaler, train_ds, rows, loss_name), validation))
     if args.json:
         print(
             json.dumps(
@@ -196,6 +204,13 @@ def _train(args, out_dir, comm, out: Path) -> int:
     else:
         print(summary_line(len(history.epoch), seconds, metrics, str(out), stopping_note(history, restored)))
     return 0
+
+
+def _train_pair(scaler, ds, rows, loss_name):
+    """The standardised training rows and their targets, for the regression scores after training
+    (of a memory-mapped data set: its training rows gathered, the one copy of them a run makes)."""
+    y = targets_for_loss(ds, loss_name)
+    return (scaler(ds.X), y) if rows is None else (scaler(ds.X[rows]), y[rows])
 
 
 class _FirstLine(Callback):

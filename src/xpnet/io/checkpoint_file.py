@@ -36,10 +36,22 @@ def data_fingerprint(X: Any, y: Any) -> str:
     or on the same rows in another order, would silently give another model."""
     h = hashlib.sha256()
     for a in (X, y):
-        host = np.ascontiguousarray(_backend.to_numpy(a))  # once per fit, never per step
+        host = _backend.to_numpy(a)  # once per fit, never per step
         h.update(f"{host.dtype.str}{host.shape}".encode())
-        h.update(host.reshape(-1).view(np.uint8))
+        hash_rows(h, host)
     return h.hexdigest()
+
+
+def hash_rows(h, a, dtype=None, chunk_bytes: int = 16 * 2**20) -> None:
+    """h updated with a's C-order bytes (as `dtype`, if given), a chunk of rows at a time: the
+    digest of the whole bytes, without copying a memory-mapped array whole."""
+    if a.ndim == 0:
+        h.update(np.ascontiguousarray(a, dtype=dtype).reshape(-1).view(np.uint8))
+        return
+    row_bytes = 8 * int(np.prod(a.shape[1:], dtype=np.int64))  # 8: an upper bound of any itemsize here
+    step = max(1, chunk_bytes // max(row_bytes, 1))
+    for i in range(0, a.shape[0], step):
+        h.update(np.ascontiguousarray(a[i : i + step], dtype=dtype).reshape(-1).view(np.uint8))
 
 
 def write_checkpoint(directory: str | os.PathLike, state: dict, records: dict) -> Path:

@@ -2,9 +2,9 @@
 
 `load_dataset(name_or_path, target=None)` accepts an embedded name (EMBEDDED_NAMES: the seeds'
 toy sets and scikit-learn's digits, iris, wine and breast-cancer, shipped in xpnet/datasets/) or
-a file: `.csv` with a header row or `.npz` with arrays X and y (tabular.py), or MNIST-style IDX
-files (idx.py). Every problem with a file is a one-line DataError naming the file and what is
-wrong.
+a file: `.csv` with a header row or `.npz` with arrays X and y (tabular.py; memory-mapped when
+uncompressed and aligned, and `.npy` tables: mapped.py), or MNIST-style IDX files (idx.py).
+Every problem with a file is a one-line DataError naming the file and what is wrong.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
-from . import idx, limits, tabular
+from . import idx, limits, mapped, tabular
 from .dataset import Dataset
 from .embedded import EMBEDDED_NAMES, load_embedded
 
@@ -36,7 +36,12 @@ def load_dataset(name_or_path: str | os.PathLike, target: str | None = None) -> 
     if is_idx:
         return idx.load_idx(path)
     if suffix == ".npz":
-        return tabular.load_npz(path)
+        arrays = mapped.mappable(path)  # uncompressed and aligned: memory-mapped (io/mapped.py)
+        return tabular.load_npz(path) if arrays is None else mapped.load_mapped_npz(path, arrays)
+    if suffix == ".npy":
+        if target is not None:
+            raise ConfigError(f"target: an .npy table's target is its last column, got target={target!r}")
+        return mapped.load_npy(path)
     if not path.exists() and os.sep not in text and not path.suffix:
         raise DataError(
             f"dataset: unknown name {text!r}; expected one of {', '.join(EMBEDDED_NAMES)} "

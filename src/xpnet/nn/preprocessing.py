@@ -18,12 +18,26 @@ class Standardizer:
         self.std = [float(v) for v in std]
 
     @classmethod
-    def fit(cls, X: Any) -> Standardizer:
+    def fit(cls, X: Any, rows: Any = None, *, chunk_bytes: int = 16 * 2**20) -> Standardizer:
+        """The statistics of X's rows (or of X[rows], in that order), read in chunks of at most
+        chunk_bytes (as float64) so that a memory-mapped X is never copied whole. Two passes:
+        per-column sums of x, then of (x - mean)^2, the same formula as xp.std; within one chunk
+        the numbers are exactly xp.mean's and xp.std's, across chunks they differ from them only in
+        the order the chunk sums are added (a few float64 roundings, relative 1e-15)."""
         xp = namespace_of(X)
-        X = xp.astype(X, xp.float64)
-        std = xp.std(X, axis=0)
+        n = X.shape[0] if rows is None else rows.shape[0]
+        step = max(1, chunk_bytes // (8 * max(X.shape[1], 1)))
+
+        def chunks():
+            for a in range(0, n, step):
+                block = X[a : a + step, ...] if rows is None else xp.take(X, rows[a : a + step], axis=0)
+                yield xp.astype(block, xp.float64)
+
+        mean = sum(xp.sum(c, axis=0) for c in chunks()) / n
+        var = sum(xp.sum((c - mean) * (c - mean), axis=0) for c in chunks()) / n
+        std = xp.sqrt(var)
         std = xp.where(std > 0, std, xp.ones_like(std))
-        return cls(to_numpy(xp.mean(X, axis=0)).tolist(), to_numpy(std).tolist())
+        return cls(to_numpy(mean).tolist(), to_numpy(std).tolist())
 
     def __call__(self, X: Any) -> Any:
         """X standardised, in X's library and on its device; float64 unless X is another float."""

@@ -56,12 +56,21 @@ def _default_loss(y, n_out: int, xp) -> str:
     return DEFAULT_LOSS["regression"]
 
 
-def prepare_data(model, X: Any, y: Any, loss: Any, *, name: str = "") -> tuple[Any, Any, Any]:
+def prepare_data(model, X: Any, y: Any, loss: Any, *, name: str = "", transform=None) -> tuple[Any, Any, Any]:
     """(X, y, loss) ready for training: X a 2-D array of the model's dtype, y integer labels
     (samples,) for softmax cross-entropy with labels, else a (samples, n_out) array of the model's
-    dtype; loss resolved (None: the default for these targets). name prefixes error messages."""
+    dtype; loss resolved (None: the default for these targets). name prefixes error messages.
+    transform (fit's input_transform): X is kept as given (not cast whole: it may be memory-mapped),
+    its first row checked through the transform for the shape and dtype the model takes."""
     xp, dtype, n_out = model.backend.xp, model.dtype, model.n_out
-    X = model.as_input(_as_array(model, X, f"{name}X"), name=f"{name}X")
+    if transform is None:
+        X = model.as_input(_as_array(model, X, f"{name}X"), name=f"{name}X")
+    else:
+        X = _as_array(model, X, f"{name}X")
+        if X.ndim != 2:
+            raise ShapeError(f"{name}X: expected a 2-D array (samples, features), got shape {tuple(X.shape)}")
+        if X.shape[0]:
+            model.as_input(transform(X[:1, ...]), name=f"{name}X")
     y = _as_array(model, y, f"{name}y")
     if not xp.isdtype(y.dtype, ("real floating", "integral", "bool")):
         raise DataError(f"{name}y: expected real numbers, got dtype {y.dtype}")

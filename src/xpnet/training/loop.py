@@ -78,8 +78,10 @@ class Trainer:
         penalty=None,
         precision=None,
         comm=None,
+        input_transform=None,
     ) -> None:
         self.model = model
+        self.input_transform = input_transform  # applied to each gathered batch of X (see `fit`)
         self.precision = precision  # checked against the model when the step is built
         self.comm = comm  # xpnet.distributed: one rank of several processes training as one
         self.loss = None if loss is None else get_loss(loss)  # None: chosen from the labels in fit
@@ -193,7 +195,8 @@ class Trainer:
         if validation_split and validation_data is not None:
             raise ConfigError("validation_split: give either validation_split or validation_data, not both")
         model, st = self.model, self.state
-        X, y, self.loss = prepare_data(model, X, y, self.loss)
+        tf = self.input_transform
+        X, y, self.loss = prepare_data(model, X, y, self.loss, transform=tf)
         w = None if sample_weight is None else prepare_weights(model, sample_weight, X.shape[0])
         if rows is not None:
             if validation_split:
@@ -202,14 +205,15 @@ class Trainer:
         val = None
         if validation_split:
             X, y, *val = split_data(model, X, y, validation_split, self.seed)
+            val[0] = self._input(val[0])
             if w is not None:
                 w, w_val = split_weights(model, w, validation_split, self.seed)
                 val.append(w_val)
         elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ConfigError("validation_data: expected a pair (X_val, y_val)")
-            Xv, yv, _ = prepare_data(model, *validation_data, self.loss, name="validation_data ")
-            val = (Xv, yv)
+            Xv, yv, _ = prepare_data(model, *validation_data, self.loss, name="validation_data ", transform=tf)
+            val = (self._input(Xv), yv)  # held rows in memory: transformed once
         metrics = resolve_metrics(self.metrics, self.loss)
         check_batch_rows(model, X.shape[0] if rows is None else rows.shape[0], self.batch_size)
         if self.comm is not None:
@@ -250,6 +254,10 @@ class Trainer:
             self.fit_data = None  # do not keep the data alive after fit
         return st.history
 
+    def _input(self, x):
+        """Gathered rows of X as the model takes them: input_transform(x) at the model's dtype."""
+        return x if self.input_transform is None else self.model.as_input(self.input_transform(x))
+
     def _run_epoch(self, epoch, step, X, y, val, metrics, w=None, rows=None) -> dict[str, float]:
         model, st, loss = self.model, self.state, self.loss
         b, xp, dtype = model.backend, model.backend.xp, model.dtype
@@ -277,17 +285,17 @@ class Trainer:
             if shard is not None:  # a rank gathers its rows only (X may be memory-mapped); no weights here
                 a, z = shard.start, shard.stop
                 if perm is None:
-                    xb, yb, wb = X[a:z, ...], y[a:z, ...], None
+                    xb, yb, wb = self._input(X[a:z, ...]), y[a:z, ...], None
                 else:
-                    xb, yb, wb = xp.take(X, perm[a:z], axis=0), xp.take(y, perm[a:z], axis=0), None
+                    xb, yb, wb = self._input(xp.take(X, perm[a:z], axis=0)), xp.take(y, perm[a:z], axis=0), None
             elif perm is None:
-                xb, yb, wb = X[a:z, ...], y[a:z, ...], None if w is None else w[a:z]
+                xb, yb, wb = self._input(X[a:z, ...]), y[a:z, ...], None if w is None else w[a:z]
             else:
                 if a >= c_end:  # the next chunk of shuffled rows
                     c_start, c_end = a, min(a + chunk, n)
                     xb = yb = wb = Xc = yc = wc = None  # the last chunk goes before the next comes
                     rows = perm[c_start:c_end]
-                    Xc, yc = xp.take(X, rows, axis=0), xp.take(y, rows, axis=0)
+                    Xc, yc = self._input(xp.take(X, rows, axis=0)), xp.take(y, rows, axis=0)
                     wc = None if w is None else xp.take(w, rows, axis=0)
                 i0, i1 = a - c_start, z - c_start
                 xb, yb, wb = Xc[i0:i1, ...], yc[i0:i1, ...], None if w is None else wc[i0:i1]
@@ -426,6 +434,8 @@ def fit(
     penalty=None,
     precision=None,
     comm=None,
+    input_transform=None,
+    rows=None,
 ) -> History:
     """Train `model` on (X, y) and return its History.
 
@@ -458,6 +468,9 @@ def fit(
         it skipped are the history's "skipped_steps"); None: everything in the model's dtype.
     comm: an xpnet.distributed communicator: this process is one of several training the model
         as one (batch_size is the global batch); None trains in this process alone.
+    input_transform: a function applied to each batch of X's rows as it is gathered (and to the
+        validation rows), e.g. an nn.Standardizer: X stays as given, so a memory-mapped X is read a
+        batch at a time and never copied whole. rows: train on these rows of X only (Trainer.fit).
     """
     trainer = Trainer(
         model,
@@ -477,6 +490,7 @@ def fit(
         penalty=penalty,
         precision=precision,
         comm=comm,
+        input_transform=input_transform,
     )
     return trainer.fit(
         X,
@@ -485,4 +499,5 @@ def fit(
         validation_data=validation_data,
         validation_split=validation_split,
         sample_weight=sample_weight,
+        rows=rows,
     )
