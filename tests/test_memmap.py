@@ -3,6 +3,8 @@ only its rows of every batch, so an epoch never copies the data set."""
 
 from __future__ import annotations
 
+import json
+import sys
 import tracemalloc
 
 import numpy as np
@@ -97,3 +99,132 @@ def test_ranks_read_their_rows_of_a_memory_mapped_data_set(tmp_path):
     for params in got:
         for k in want:
             np.testing.assert_allclose(params[k], want[k], rtol=0, atol=1e-12, err_msg=k)
+
+
+# --- the command line on a memory-mapped data set ------------------------------------------------
+
+
+def _table(n=600, d=5, seed=1):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(2.0, 3.0, size=(n, d))
+    return X, (X[:, 0] + X[:, 1] > 4).astype(np.int64)
+
+
+def _cli_train(tmp_path, data, *extra, env=None):
+    from helpers import run_cli
+
+    out = tmp_path / f"run-{data.name}"
+    args = ["train", "--dataset", data, "--out", out, "--epochs", "3", "--batch-size", "32", "--json", "--quiet"]
+    proc = run_cli(*args, *extra, "--backend", "numpy", env={"OMP_NUM_THREADS": "1", **(env or {})})
+    assert proc.returncode == 0, proc.stderr
+    with np.load(out / "model.npz") as z:
+        params = {k: z[k] for k in z.files if k.startswith("params/")}
+    return json.loads(proc.stdout)["metrics"], params
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_cli_trains_on_a_mapped_npz_and_npy_exactly_as_on_the_loaded_file(tmp_path, dtype):
+    from xpnet.io import load_dataset
+
+    X, y = _table()
+    save_mappable(tmp_path / "mapped.npz", X=X, y=y)
+    np.savez(tmp_path / "loaded.npz", X=X, y=y)  # np.savez does not align: read into memory
+    np.save(tmp_path / "table.npy", np.column_stack([X, y]))  # the last column is the target
+    kinds = {n: type(load_dataset(tmp_path / n).X) for n in ("mapped.npz", "loaded.npz", "table.npy")}
+    assert kinds == {"mapped.npz": np.memmap, "loaded.npz": np.ndarray, "table.npy": np.memmap}
+    want = _cli_train(tmp_path, tmp_path / "loaded.npz", "--dtype", dtype)
+    assert set(want[0]) >= {"loss", "val_loss", "accuracy"}  # a validation split was held out
+    for name in ("mapped.npz", "table.npy"):
+        got = _cli_train(tmp_path, tmp_path / name, "--dtype", dtype)
+        assert got[0] == want[0], name  # the same rows, standardised alike: the same numbers exactly
+        for k in want[1]:
+            np.testing.assert_array_equal(got[1][k], want[1][k], err_msg=f"{name} {k}")
+
+
+def test_a_mapped_file_is_not_refused_by_the_read_limit(tmp_path):
+    # the limit is on what a loader reads into memory; a mapped X is read a batch at a time
+    X, y = _table()
+    save_mappable(tmp_path / "mapped.npz", X=X, y=y)
+    _cli_train(tmp_path, tmp_path / "mapped.npz", env={"XPNET_MAX_READ_BYTES": "10K"})  # X is 23 KiB
+    np.savez(tmp_path / "loaded.npz", X=X, y=y)
+    from helpers import run_cli
+
+    proc = run_cli(
+        "train", "--dataset", tmp_path / "loaded.npz", "--out", tmp_path / "r", env={"XPNET_MAX_READ_BYTES": "10K"}
+    )
+    assert proc.returncode == 2 and "XPNET_MAX_READ_BYTES" in proc.stderr
+
+
+def test_the_standardiser_in_chunks_equals_numpy_to_float64_rounding():
+    X, _ = _table(n=1000)
+    rows = np.random.default_rng(2).permutation(1000)[:700]
+    one = xpnet.nn.Standardizer.fit(X[rows])  # one chunk: exactly numpy's formula
+    np.testing.assert_array_equal(one.mean, X[rows].mean(axis=0))
+    np.testing.assert_array_equal(one.std, X[rows].std(axis=0))
+    # 70 chunks of 10 rows, gathered by index: only the order the chunk sums are added differs
+    many = xpnet.nn.Standardizer.fit(X, rows, chunk_bytes=10 * 8 * X.shape[1])
+    np.testing.assert_allclose(many.mean, one.mean, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(many.std, one.std, rtol=1e-14, atol=0)
+
+
+def test_a_cli_run_on_a_mapped_file_allocates_far_less_than_the_file(tmp_path, monkeypatch):
+    # the whole run in this process, traced: loading, checks, statistics, fingerprints, epochs
+    from xpnet.cli import main
+    from xpnet.io import checkpoint_file, mapped
+    from xpnet.nn import preprocessing
+    from xpnet.training import loop
+
+    for module, name in [
+        (loop, "GATHER_BYTES"),
+        (preprocessing, "CHUNK_BYTES"),
+        (checkpoint_file, "HASH_CHUNK_BYTES"),
+        (mapped, "CHUNK_BYTES"),
+    ]:
+        monkeypatch.setattr(module, name, 64 * 2**10)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8192, 256))  # 16 MiB
+    y = (X[:, 0] > 0).astype(np.int64)
+    save_mappable(tmp_path / "big.npz", X=X, y=y)
+    del X
+    import matplotlib.pyplot  # noqa: F401  (imported before tracing: its first import is not the run's)
+
+    args = ["train", "--dataset", str(tmp_path / "big.npz"), "--out", str(tmp_path / "run"), "--quiet"]
+    args += ["--epochs", "1", "--batch-size", "64", "--layers", "8", "--val-split", "0.01", "--backend", "numpy"]
+    assert main([*args[:3], "--out", str(tmp_path / "warm"), *args[5:]]) == 0  # imports, caches: not the run's
+    tracemalloc.start()
+    try:
+        assert main(args) == 0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    size = (tmp_path / "big.npz").stat().st_size
+    # a copy of X would be 16 MiB; the run holds about 2.4 MiB whatever the file's size: the 82 held-out
+    # rows (as read, standardised, cast to float32), a few chunks of 64 KiB, the targets, the model,
+    # the run's bookkeeping and what its lazily imported modules allocate
+    assert peak < size / 4, f"{peak} bytes allocated for a {size}-byte file"
+
+
+MPI_WORKER = __import__("pathlib").Path(__file__).resolve().parent / "mpi_memmap_worker.py"
+
+
+def test_two_ranks_standardise_and_train_on_their_rows_only(tmp_path):
+    test_distributed = pytest.importorskip("test_distributed")
+    if test_distributed.MPIEXEC is None or not test_distributed.HAVE_MPI4PY:
+        pytest.skip("no mpiexec or mpi4py (pip install 'xpnet[mpi]')")
+    n, epochs = 512, 2
+    X = np.random.default_rng(3).normal(size=(n, 4))
+    X[:, 0] = np.arange(n)  # column 0 names the row: the worker records the rows it standardises
+    y = (X[:, 1] > 0).astype(np.int64)
+    save_mappable(tmp_path / "d.npz", X=X, y=y)
+    args = ["train", "--dataset", tmp_path / "d.npz", "--out", tmp_path / "run", "--epochs", epochs]
+    args += ["--batch-size", "64", "--val-split", "0", "--backend", "numpy", "--quiet", "--distributed"]
+    proc = test_distributed.mpiexec(2, sys.executable, MPI_WORKER, tmp_path, *args, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    calls = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    batches = [[c for c in rank if len(c) > 1] for rank in calls]  # besides the one-row check of fit
+    for rank in batches:  # a rank standardises its 32 rows of each global batch of 64, nothing more
+        assert len(rank) == epochs * n // 64 and all(len(c) == 32 for c in rank)
+    for e in range(epochs):  # in each epoch the two ranks' rows are disjoint and cover every row
+        per_epoch = [sum(rank[e * 8 : (e + 1) * 8], []) for rank in batches]
+        assert not set(per_epoch[0]) & set(per_epoch[1])
+        assert sorted(per_epoch[0] + per_epoch[1]) == list(range(n))

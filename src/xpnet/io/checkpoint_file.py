@@ -31,6 +31,9 @@ def checkpoint_path(directory: str | os.PathLike) -> Path:
     return Path(directory) / CHECKPOINT_FILE
 
 
+HASH_CHUNK_BYTES = 16 * 2**20  # rows hashed at a time (hash_rows)
+
+
 def data_fingerprint(X: Any, y: Any) -> str:
     """sha256 of the training rows in their order (dtype, shape and bytes): resuming on other data,
     or on the same rows in another order, would silently give another model."""
@@ -42,14 +45,14 @@ def data_fingerprint(X: Any, y: Any) -> str:
     return h.hexdigest()
 
 
-def hash_rows(h, a, dtype=None, chunk_bytes: int = 16 * 2**20) -> None:
+def hash_rows(h, a, dtype=None) -> None:
     """h updated with a's C-order bytes (as `dtype`, if given), a chunk of rows at a time: the
     digest of the whole bytes, without copying a memory-mapped array whole."""
     if a.ndim == 0:
         h.update(np.ascontiguousarray(a, dtype=dtype).reshape(-1).view(np.uint8))
         return
     row_bytes = 8 * int(np.prod(a.shape[1:], dtype=np.int64))  # 8: an upper bound of any itemsize here
-    step = max(1, chunk_bytes // max(row_bytes, 1))
+    step = max(1, HASH_CHUNK_BYTES // max(row_bytes, 1))
     for i in range(0, a.shape[0], step):
         h.update(np.ascontiguousarray(a[i : i + step], dtype=dtype).reshape(-1).view(np.uint8))
 

@@ -22,14 +22,15 @@ import numpy as np
 from ..errors import DataError
 from .dataset import Dataset, classification
 from .memmap import open_memmap
+from .tabular import xy_dataset
 
 CHUNK_BYTES = 16 * 2**20
 
 
-def chunk_rows(X, chunk_bytes: int = CHUNK_BYTES) -> int:
-    """Rows of X in one chunk of at most chunk_bytes (as float64), at least one."""
+def chunk_rows(X) -> int:
+    """Rows of X in one chunk of at most CHUNK_BYTES (as float64), at least one."""
     width = int(np.prod(X.shape[1:], dtype=np.int64)) if X.ndim > 1 else 1
-    return max(1, chunk_bytes // (8 * max(width, 1)))
+    return max(1, CHUNK_BYTES // (8 * max(width, 1)))
 
 
 def is_mapped(X) -> bool:
@@ -90,9 +91,4 @@ def _dataset(path: Path, X, y) -> Dataset:
         ds.X = X
         ds.feature_names = [f"x{i}" for i in range(X.shape[1])]
         return ds
-    if y.dtype.kind != "f":
-        raise DataError(f"{path}: y has dtype {y.dtype}; expected 1-D integer/text labels or float targets")
-    if not np.isfinite(y).all():
-        raise DataError(f"{path}: y contains NaN or inf")
-    y = y.astype(np.float64).reshape(X.shape[0], -1)
-    return Dataset(X, y, "regression", None, [f"x{i}" for i in range(X.shape[1])], "y", None, path.stem, str(path))
+    return xy_dataset(path, X, y)

@@ -227,6 +227,12 @@ def load_npz(path: str | os.PathLike) -> Dataset:
         raise DataError(f"{path}: X must be 2-D (samples, features), got shape {arrays['X'].shape}")
     if y.shape[:1] != (X.shape[0],) or y.ndim > 2:
         raise DataError(f"{path}: y has shape {y.shape}, expected ({X.shape[0]},) or ({X.shape[0]}, k) to match X")
+    return xy_dataset(path, X, y)
+
+
+def xy_dataset(path: Path, X: np.ndarray, y: np.ndarray) -> Dataset:
+    """The Dataset of checked features X and targets y: integer/bool/text y -> classification,
+    float y -> regression (X is kept as given for regression: it may be memory-mapped)."""
     if y.dtype.kind in "biuU" and y.ndim == 1:
         return classification(X, y, name=path.stem, source=str(path))
     if y.dtype.kind != "f":

@@ -7,6 +7,8 @@ from typing import Any
 
 from ..backend import device_of, namespace_of, to_numpy
 
+CHUNK_BYTES = 16 * 2**20  # rows read at a time by fit: a memory-mapped X is never copied whole
+
 
 class Standardizer:
     """x -> (x - mean) / std with the statistics of the training inputs; constant columns keep
@@ -18,15 +20,15 @@ class Standardizer:
         self.std = [float(v) for v in std]
 
     @classmethod
-    def fit(cls, X: Any, rows: Any = None, *, chunk_bytes: int = 16 * 2**20) -> Standardizer:
+    def fit(cls, X: Any, rows: Any = None, *, chunk_bytes: int | None = None) -> Standardizer:
         """The statistics of X's rows (or of X[rows], in that order), read in chunks of at most
-        chunk_bytes (as float64) so that a memory-mapped X is never copied whole. Two passes:
+        chunk_bytes (as float64; default CHUNK_BYTES) so that a memory-mapped X is never copied whole. Two passes:
         per-column sums of x, then of (x - mean)^2, the same formula as xp.std; within one chunk
         the numbers are exactly xp.mean's and xp.std's, across chunks they differ from them only in
         the order the chunk sums are added (a few float64 roundings, relative 1e-15)."""
         xp = namespace_of(X)
         n = X.shape[0] if rows is None else rows.shape[0]
-        step = max(1, chunk_bytes // (8 * max(X.shape[1], 1)))
+        step = max(1, (chunk_bytes or CHUNK_BYTES) // (8 * max(X.shape[1], 1)))
 
         def chunks():
             for a in range(0, n, step):
