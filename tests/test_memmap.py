@@ -132,9 +132,14 @@ def test_cli_trains_on_a_mapped_npz_and_npy_exactly_as_on_the_loaded_file(tmp_pa
     np.save(tmp_path / "table.npy", np.column_stack([X, y]))  # the last column is the target
     kinds = {n: type(load_dataset(tmp_path / n).X) for n in ("mapped.npz", "loaded.npz", "table.npy")}
     assert kinds == {"mapped.npz": np.memmap, "loaded.npz": np.ndarray, "table.npy": np.memmap}
+    save_mappable(tmp_path / "stored32.npz", X=X.astype(np.float32), y=y)  # cast a batch at a time
+    np.savez(tmp_path / "loaded32.npz", X=X.astype(np.float32), y=y)
     want = _cli_train(tmp_path, tmp_path / "loaded.npz", "--dtype", dtype)
     assert set(want[0]) >= {"loss", "val_loss", "accuracy"}  # a validation split was held out
-    for name in ("mapped.npz", "table.npy"):
+    pairs = [("mapped.npz", want), ("table.npy", want)]
+    pairs.append(("stored32.npz", _cli_train(tmp_path, tmp_path / "loaded32.npz", "--dtype", dtype)))
+    assert type(load_dataset(tmp_path / "stored32.npz").X) is np.memmap
+    for name, want in pairs:
         got = _cli_train(tmp_path, tmp_path / name, "--dtype", dtype)
         assert got[0] == want[0], name  # the same rows, standardised alike: the same numbers exactly
         for k in want[1]:

@@ -78,7 +78,7 @@ def _train(args, out_dir, comm, out: Path) -> int:
     if is_mapped(ds.X):  # memory-mapped (io/mapped.py): batches are gathered and standardised from the file
         train_ds, val_ds, rows = mapped_split(ds, val_split, args.seed)
         scaler = Standardizer.fit(ds.X, rows)
-        fit_x, transform = ds.X, scaler
+        fit_x, transform = ds.X, _Float64Then(scaler)
     else:
         train_ds, val_ds = (
             train_test_split(ds, val_split, seed=args.seed, name="--val-split") if val_split > 0 else (ds, None)
@@ -211,6 +211,17 @@ def _train_pair(scaler, ds, rows, loss_name):
     (of a memory-mapped data set: its training rows gathered, the one copy of them a run makes)."""
     y = targets_for_loss(ds, loss_name)
     return (scaler(ds.X), y) if rows is None else (scaler(ds.X[rows]), y[rows])
+
+
+class _Float64Then:
+    """A mapped X's gathered rows cast to float64 (as the in-memory loaders cast all of X), then
+    standardised: the numbers of a loaded file whatever dtype the file stores."""
+
+    def __init__(self, scaler) -> None:
+        self.scaler = scaler
+
+    def __call__(self, x):
+        return self.scaler(x.astype("float64", copy=False))
 
 
 class _FirstLine(Callback):

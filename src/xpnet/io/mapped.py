@@ -2,10 +2,11 @@
 xpnet.io.save_mappable) opened memory-mapped by `load_dataset`, so that a process reads from disk
 only the rows it touches.
 
-X stays on disk (float64, as the in-memory loaders give it); y, 1/d of the data, is read into
+X stays on disk, in its stored numeric dtype (the command line casts each gathered batch to
+float64, as the in-memory loaders cast the whole X); y, 1/d of the data, is read into
 memory, as its labels are mapped to classes. An .npy holds one 2-D table whose last column is the
 target (the CSV rule: integer targets are class labels, decimals make a regression task). A file
-that cannot be mapped (a compressed or unaligned .npz, X not float64) is read into memory as
+that cannot be mapped (a compressed or unaligned .npz, X not numeric 2-D) is read into memory as
 before, under XPNET_MAX_READ_BYTES; a mapped X is not counted against that limit, as it is never
 read whole (io/limits.py).
 
@@ -38,13 +39,13 @@ def is_mapped(X) -> bool:
 
 
 def mappable(path: Path) -> dict | None:
-    """The mapped arrays of an .npz that can be mapped (uncompressed, aligned, float64 X, a y), else None."""
+    """The mapped arrays of an .npz that can be mapped (uncompressed, aligned, numeric 2-D X, a y), else None."""
     try:
         arrays = open_memmap(path)
     except DataError:
         return None  # read into memory by tabular.load_npz, which names what is wrong
     X = arrays.get("X")
-    if X is None or "y" not in arrays or X.dtype != np.float64 or X.ndim != 2:
+    if X is None or "y" not in arrays or X.dtype.kind not in "biuf" or X.ndim != 2:
         return None
     return arrays
 
@@ -52,7 +53,7 @@ def mappable(path: Path) -> dict | None:
 def _check_finite(path: Path, X) -> None:
     step = chunk_rows(X)
     for a in range(0, X.shape[0], step):
-        block = np.asarray(X[a : a + step])
+        block = np.asarray(X[a : a + step], dtype=np.float64)  # as the in-memory loaders check it
         if not np.isfinite(block).all():
             row, col = np.argwhere(~np.isfinite(block))[0]
             raise DataError(f"{path}: X[{a + row}, {col}] is {block[row, col]} (NaN and inf are not allowed)")
@@ -69,13 +70,13 @@ def load_mapped_npz(path: Path, arrays: dict) -> Dataset:
 
 
 def load_npy(path: Path) -> Dataset:
-    """A 2-D float64 .npy table, memory-mapped; its last column is the target."""
+    """A 2-D numeric .npy table, memory-mapped; its last column is the target."""
     table = open_memmap(path)["X"]
     if table.ndim != 2 or table.shape[1] < 2 or table.shape[0] == 0:
         raise DataError(f"{path}: expected a 2-D table (samples, features + target), got shape {table.shape}")
-    if table.dtype != np.float64:
-        raise DataError(f"{path}: a mapped table must be float64 (the features as trained), got {table.dtype}")
-    X, y = table[:, :-1], np.array(table[:, -1])
+    if table.dtype.kind not in "biuf":
+        raise DataError(f"{path}: the table has dtype {table.dtype}, expected numbers")
+    X, y = table[:, :-1], np.array(table[:, -1], dtype=np.float64)
     _check_finite(path, X)
     if not np.isfinite(y).all():
         raise DataError(f"{path}: the target column contains NaN or inf")
