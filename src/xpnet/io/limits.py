@@ -14,6 +14,10 @@ Each limit is raised for real large data with an environment variable:
 
 Sizes take a K, M, G or T suffix (powers of 1024): XPNET_MAX_READ_BYTES=8G.
 
+A memory-mapped data set (an .npy table, an uncompressed aligned .npz: io/mapped.py) is not read
+into memory, so its X is not counted against XPNET_MAX_READ_BYTES: it is mapped whatever its size,
+and read a chunk of rows at a time.
+
 Only regular files are read: a FIFO or a socket would block forever, a device (/dev/zero) never
 ends, and a directory is not a file; `regular_file` refuses them before anything is opened.
 """
