@@ -233,3 +233,46 @@ def test_two_ranks_standardise_and_train_on_their_rows_only(tmp_path):
         per_epoch = [sum(rank[e * 8 : (e + 1) * 8], []) for rank in batches]
         assert not set(per_epoch[0]) & set(per_epoch[1])
         assert sorted(per_epoch[0] + per_epoch[1]) == list(range(n))
+
+
+def test_max_memory_counts_a_mapped_file_s_held_out_rows_and_a_batch_not_all_rows(tmp_path):
+    from helpers import run_cli
+
+    X, y = _table(n=20000, d=20)  # 3.1 MiB of X; its standardised copies would need 9 MiB
+    save_mappable(tmp_path / "mapped.npz", X=X, y=y)
+    np.savez(tmp_path / "loaded.npz", X=X, y=y)
+    flags = ["--epochs", "1", "--batch-size", "64", "--val-split", "0.01", "--max-memory", "2M", "--quiet"]
+    proc = run_cli("train", "--dataset", tmp_path / "mapped.npz", "--out", tmp_path / "a", *flags)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("train", "--dataset", tmp_path / "loaded.npz", "--out", tmp_path / "b", *flags)
+    assert proc.returncode == 2 and "--max-memory" in proc.stderr
+
+
+def test_fingerprints_of_a_mapped_x_hash_its_rows_in_chunks_to_the_whole_digest(tmp_path, monkeypatch):
+    import hashlib
+
+    from xpnet.cli.heldout import data_fingerprint as split_fingerprint
+    from xpnet.io import checkpoint_file, load_dataset
+
+    X, y = _table(n=4096, d=64)  # 2 MiB
+    save_mappable(tmp_path / "m.npz", X=X.astype(np.float32), y=y)
+    ds = load_dataset(tmp_path / "m.npz")
+    whole = hashlib.sha256()
+    for a in (np.ascontiguousarray(ds.X, dtype=np.float64), y):  # the digest as it was, from whole copies
+        whole.update(str((a.dtype.str, a.shape)).encode())
+        whole.update(a.tobytes())
+    monkeypatch.setattr(checkpoint_file, "HASH_CHUNK_BYTES", 16 * 2**10)
+    tracemalloc.start()
+    try:
+        got = split_fingerprint(ds)
+        training = checkpoint_file.data_fingerprint(ds.X, ds.y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got == whole.hexdigest()
+    rows = hashlib.sha256()
+    for a in (np.asarray(ds.X), y):
+        rows.update(f"{a.dtype.str}{a.shape}".encode())
+        rows.update(a.tobytes())
+    assert training == rows.hexdigest()
+    assert peak < X.nbytes / 16  # chunks of 16 KiB, never a copy of X

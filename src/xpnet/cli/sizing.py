@@ -8,7 +8,8 @@ What a run holds, in elements of --dtype (P: the number of parameters):
   the loop's copy of the weights and optimizer state at the start of each epoch (the divergence
   guard goes back to it) (1 + k) P, with --patience the best weights P;
   activations: each layer's output, pre-activation and gradient for a batch, 3 x batch x widths;
-  the data: a standardized float64 copy on the host and one in --dtype for the backend.
+  the data: a standardized float64 copy on the host and one in --dtype for the backend (of a
+  memory-mapped data set, io/mapped.py: of its held-out rows and one batch).
 The limit is the memory available now (MemAvailable, and the process's address-space limit
 where one is set); --max-memory SIZE sets another (e.g. 64G, sizes as io/limits.py reads them),
 --max-memory none skips the check.

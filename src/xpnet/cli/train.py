@@ -86,7 +86,12 @@ def _train(args, out_dir, comm, out: Path) -> int:
         rows = None
         scaler = Standardizer.fit(train_ds.X)  # training rows only: validation stays unseen
         fit_x, transform = None, None
-    check_fits(args, [ds.X.shape[1], *hidden, n_out], (len(ds.X), ds.X.shape[1], n_out), backend.is_gpu)
+    check_fits(
+        args,
+        [ds.X.shape[1], *hidden, n_out],
+        (_rows_held(ds, val_ds, rows, args), ds.X.shape[1], n_out),
+        backend.is_gpu,
+    )
     model = mlp(
         [ds.X.shape[1], *hidden, n_out],
         activation=args.activation,
@@ -204,6 +209,16 @@ def _train(args, out_dir, comm, out: Path) -> int:
     else:
         print(summary_line(len(history.epoch), seconds, metrics, str(out), stopping_note(history, restored)))
     return 0
+
+
+def _rows_held(ds, val_ds, rows, args) -> int:
+    """Rows of X the run holds in memory, for the --max-memory estimate: all of them, or of a
+    mapped data set the held-out rows and a batch (cli/sizing.py)."""
+    if not is_mapped(ds.X):
+        return len(ds.X)
+    n = len(ds.X) if rows is None else len(rows)
+    batch = args.batch_size if isinstance(args.batch_size, int) and args.batch_size > 0 else n
+    return (0 if val_ds is None else len(val_ds)) + min(batch, n)
 
 
 def _train_pair(scaler, ds, rows, loss_name):
