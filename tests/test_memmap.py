@@ -276,3 +276,24 @@ def test_fingerprints_of_a_mapped_x_hash_its_rows_in_chunks_to_the_whole_digest(
         rows.update(a.tobytes())
     assert training == rows.hexdigest()
     assert peak < X.nbytes / 16  # chunks of 16 KiB, never a copy of X
+
+
+@pytest.mark.parametrize(
+    "table, target, message",
+    [
+        (np.arange(6.0), None, "expected a 2-D table (samples, features + target), got shape (6,)"),
+        (np.ones((4, 1)), None, "expected a 2-D table (samples, features + target), got shape (4, 1)"),
+        (np.array([[1.0, np.nan], [2.0, 0.0]]), None, "the target column contains NaN or inf"),
+        (np.array([[np.inf, 1.0], [2.0, 0.0]]), None, "X[0, 0] is inf (NaN and inf are not allowed)"),
+        (np.ones((4, 3)), "x0", "an .npy table's target is its last column"),
+    ],
+    ids=["1-D", "no-features", "nan-target", "inf-feature", "target"],
+)
+def test_bad_npy_tables_are_refused_with_one_line(tmp_path, table, target, message):
+    from xpnet.errors import ConfigError
+    from xpnet.io import load_dataset
+
+    np.save(tmp_path / "t.npy", table)
+    with pytest.raises((DataError, ConfigError)) as err:
+        load_dataset(tmp_path / "t.npy", target=target)
+    assert message in str(err.value) and "\n" not in str(err.value)
