@@ -222,9 +222,16 @@ def test_two_ranks_standardise_and_train_on_their_rows_only(tmp_path):
     y = (X[:, 1] > 0).astype(np.int64)
     save_mappable(tmp_path / "d.npz", X=X, y=y)
     args = ["train", "--dataset", tmp_path / "d.npz", "--out", tmp_path / "run", "--epochs", epochs]
-    args += ["--batch-size", "64", "--val-split", "0", "--backend", "numpy", "--quiet", "--distributed"]
-    proc = test_distributed.mpiexec(2, sys.executable, MPI_WORKER, tmp_path, *args, timeout=120)
+    args += ["--batch-size", "64", "--val-split", "0", "--backend", "numpy", "--dtype", "float64", "--quiet"]
+    proc = test_distributed.mpiexec(2, sys.executable, MPI_WORKER, tmp_path, *args, "--distributed", timeout=120)
     assert proc.returncode == 0, proc.stderr
+    from helpers import run_cli
+
+    alone = run_cli(*[str(a) for a in args[:4]], tmp_path / "alone", *args[5:], env={"OMP_NUM_THREADS": "1"})
+    assert alone.returncode == 0, alone.stderr
+    with np.load(tmp_path / "run" / "model.npz") as two, np.load(tmp_path / "alone" / "model.npz") as one:
+        for k in (k for k in one.files if k.startswith("params/")):  # as one process, to 1e-12 (float64)
+            np.testing.assert_allclose(two[k], one[k], rtol=0, atol=1e-12, err_msg=k)
     calls = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     batches = [[c for c in rank if len(c) > 1] for rank in calls]  # besides the one-row check of fit
     for rank in batches:  # a rank standardises its 32 rows of each global batch of 64, nothing more
