@@ -31,7 +31,7 @@ def checkpoint_path(directory: str | os.PathLike) -> Path:
     return Path(directory) / CHECKPOINT_FILE
 
 
-HASH_CHUNK_BYTES = 16 * 2**20  # rows hashed at a time (hash_rows)
+HASH_CHUNK_BYTES = 4 * 2**20  # rows hashed at a time (hash_rows)
 
 
 def data_fingerprint(X: Any, y: Any) -> str:

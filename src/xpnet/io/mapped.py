@@ -25,7 +25,7 @@ from .dataset import Dataset, classification
 from .memmap import open_memmap
 from .tabular import xy_dataset
 
-CHUNK_BYTES = 16 * 2**20
+CHUNK_BYTES = 4 * 2**20
 
 
 def chunk_rows(X) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..backend import device_of, namespace_of, to_numpy
 
-CHUNK_BYTES = 16 * 2**20  # rows read at a time by fit: a memory-mapped X is never copied whole
+CHUNK_BYTES = 4 * 2**20  # rows read at a time by fit: a memory-mapped X is never copied whole
 
 
 class Standardizer:

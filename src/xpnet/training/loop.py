@@ -273,7 +273,8 @@ class Trainer:
         if rows is not None:  # the epoch's order of the chosen rows: a permutation of them
             perm = rows if perm is None else xp.take(rows, perm, axis=0)
         row_bytes = 8 * (_row_size(X) + _row_size(y))  # 8 bytes a value: an upper bound is enough
-        chunk = max(1, GATHER_BYTES // (row_bytes * bs)) * bs
+        copies = 1 if self.input_transform is None else 4  # a transform (a standardiser) makes ~3 more
+        chunk = max(1, GATHER_BYTES // (copies * row_bytes * bs)) * bs
         c_start = c_end = 0
         zero = xp.zeros((), dtype=dtype, device=b.device)
         total, correct, n_finite = zero, zero, zero
