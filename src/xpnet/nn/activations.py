@@ -4,6 +4,7 @@ closure keeps only what the backward pass needs."""
 
 from __future__ import annotations
 
+from ..backend.elementwise import relu_slope
 from ..checks import check_fraction
 from ..errors import ConfigError
 from .layer import Layer, passthrough
@@ -55,16 +56,13 @@ class ReLU(Layer):
     inputs the values are those of `where(x > 0, x, 0)` (a zero may differ in sign, which no sum
     or product downstream sees); a NaN input stays NaN, as in the NumPy fast step.
 
-    The slope is sign(y), one pass, where `astype(x > 0, dtype)` was two (a compare, then a cast:
-    the standard has no bool * float promotion). y = max(x, 0) is positive or a zero, so sign(y)
-    is exactly 1 where x > 0 and 0 elsewhere: the same 0/1 array, the same gradient bits. (A NaN
-    x gives a NaN slope on NumPy where the compare gave 0; its row's gradient is NaN either way,
-    since that row's output and loss are.)"""
+    The slope (backend.relu_slope) is `astype(y > 0, dtype)`, made in one pass where the library
+    has a function with the same bits (torch's sign), the compare and the cast elsewhere."""
 
     def forward(self, params, state, x, ctx):
         xp = ctx.xp
         y = xp.maximum(x, 0.0)
-        slope = xp.sign(y)
+        slope = relu_slope(y, xp=xp)
 
         def backprop(dy, need_dx=True):
             return dy * slope, {}
