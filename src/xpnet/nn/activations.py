@@ -57,21 +57,15 @@ class ReLU(Layer):
     or product downstream sees); a NaN input stays NaN, as in the NumPy fast step.
 
     The slope (backend.relu_slope) is `astype(y > 0, dtype)`, made in one pass where the library
-    has a function with the same bits (torch's sign), the compare and the cast elsewhere. It is
-    made in the backward pass from y (which the next layer keeps anyway), so no slope array is
-    held between the passes, and dy is multiplied into it: s *= dy is dy * s (a product is
-    commutative, bit for bit), written in place where the library can, a new array elsewhere."""
+    has a function with the same bits (torch's sign), the compare and the cast elsewhere."""
 
     def forward(self, params, state, x, ctx):
         xp = ctx.xp
         y = xp.maximum(x, 0.0)
+        slope = relu_slope(y, xp=xp)
 
         def backprop(dy, need_dx=True):
-            s = relu_slope(y, xp=xp)  # a fresh array: a second backprop makes its own
-            if s.dtype != dy.dtype:  # dy * s promotes; s *= dy could not
-                return dy * s, {}
-            s *= dy
-            return s, {}
+            return dy * slope, {}
 
         return y, state, backprop
 
