@@ -4,6 +4,7 @@
     nox -s tests           numpy, array-api-strict and torch CPU (what .ci/run runs)
     nox -s tests -- --cov  the same with line and branch coverage of src/xpnet
     nox -s tests_numpy     one backend; likewise tests_strict, tests_torch, tests_cupy
+    nox -s tests_mpi       the multi-process tests alone (mpiexec -n 2 and -n 3 as subprocesses)
     nox -s bench           the benchmark suite (writes benchmarks/results/)
 
 The hosted workflow (.github/workflows/ci.yml) runs a matrix of these sessions over backends
@@ -36,9 +37,9 @@ def _install(session, *extra):
     session.install("-e", ".[test,mpi]", *extra)  # mpi: the distributed tests launch mpiexec
 
 
-def _pytest(session, backends):
+def _pytest(session, backends, paths=()):
     env = {"XPNET_TEST_BACKENDS": backends} if backends else {}
-    args = list(session.posargs)
+    args = [*paths, *session.posargs]
     if "--cov" in args:  # coverage of the package, subprocesses included (pyproject.toml)
         args = [a for a in args if a != "--cov"] + ["--cov=xpnet", "--cov-report=term", "--cov-branch"]
     session.run("python", "-m", "pytest", *args, env=env)
@@ -71,6 +72,18 @@ def _backend_session(name, backends, extra):
 
 for _name, (_backends, _extra) in BACKEND_SESSIONS.items():
     globals()[_name] = _backend_session(_name, _backends, _extra)
+
+
+# The tests that launch several processes under mpiexec (MPICH from the mpich wheel), on every
+# backend usable here; the other sessions run them too, this job shows them on their own.
+MPI_TESTS = ("tests/test_distributed.py", "tests/test_memmap.py")
+
+
+@nox.session
+def tests_mpi(session):
+    """Data-parallel training: the mpiexec tests (numpy, array-api-strict, torch CPU)."""
+    _install(session, TORCH)
+    _pytest(session, None, MPI_TESTS)
 
 
 @nox.session

@@ -54,7 +54,7 @@ def _expand(command: str, job: dict) -> list[str]:
 
 def test_every_job_runs_an_existing_nox_session():
     sessions = _nox_sessions()
-    assert {"lint", "tests", "tests_numpy", "tests_strict", "tests_torch", "tests_cupy"} <= sessions
+    assert {"lint", "tests", "tests_numpy", "tests_strict", "tests_torch", "tests_mpi", "tests_cupy"} <= sessions
     for name, job in _jobs().items():
         called = [s for c in _commands(job) for s in _expand(c, job)]
         assert called, f"job {name} runs no nox session"
@@ -67,7 +67,8 @@ def test_every_job_runs_an_existing_nox_session():
 def test_every_backend_has_a_job_on_the_lowest_and_newest_python():
     jobs = _jobs()
     matrix = jobs["tests"]["strategy"]["matrix"]
-    assert set(matrix["session"]) == {"tests_numpy", "tests_strict", "tests_torch"}
+    # each backend, and the multi-process tests (mpiexec) on their own
+    assert set(matrix["session"]) == {"tests_numpy", "tests_strict", "tests_torch", "tests_mpi"}
     lowest = re.search(r'requires-python = ">=([0-9.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
     assert lowest in matrix["python"] and "3.13" in matrix["python"]
     assert "--force-python ${{ matrix.python }}" in _commands(jobs["tests"])[-1]
