@@ -383,3 +383,14 @@ def test_cli_divergence_on_two_ranks_is_one_line_and_saves_the_model(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("xpnet: error: training diverged at epoch 1"), proc.stderr
     assert (tmp_path / "d" / "model.npz").is_file()  # rank 0 saved the last finite model
+
+
+def test_the_step_refuses_sample_weights_with_a_communicator():
+    # the step itself, not only fit: weighted batches are not split across ranks yet
+    def run(comm):
+        model = xpnet.mlp([6, 4, 3], dtype="float64", backend="numpy", seed=0)
+        step = xpnet.make_train_step(model, xpnet.losses.MSE(), xpnet.optim.sgd(0.1), comm=comm)
+        step(np.ones((4, 6)), np.ones((4, 3)), step.init_state(), weights=np.ones(4))
+
+    with pytest.raises(xpnet.errors.ConfigError, match="weights: sample weights are not supported in distributed"):
+        distributed.simulate(2, run)

@@ -159,3 +159,27 @@ def test_one_weight_size_allocation_per_step():
     w_bytes = 256 * 256 * 4
     big = [e for e in prof.events() if e.self_cpu_memory_usage >= w_bytes]
     assert len(big) == 1, [(e.name, e.self_cpu_memory_usage) for e in big]
+
+
+def test_the_functional_update_equals_the_in_place_one(backend, monkeypatch):
+    # the path a library with immutable arrays (JAX) takes, run here on a mutable one by
+    # telling the step its arrays cannot be written: the same bits as the in-place update
+    import xpnet.training.inplace as inplace
+
+    batches = _on(backend, _batches(n_steps=3))
+
+    def run():
+        model = _model(backend, "float64")
+        step = make_train_step(model, SoftmaxCrossEntropy(), sgd(LR, momentum=MOMENTUM), use_fast=False)
+        state = step.init_state()
+        for x, y in batches:
+            _, _, state = step(x, y, state)
+        return model, step._owner.mutable
+
+    in_place, mutable = run()
+    assert mutable == writes_in_place(in_place.params["0.W"])
+    monkeypatch.setattr(inplace, "writes_in_place", lambda a: False)
+    functional, mutable = run()
+    assert not mutable  # this run took the functional path
+    for k, v in in_place.params.items():
+        np.testing.assert_array_equal(host(functional.params[k]), host(v), err_msg=k)

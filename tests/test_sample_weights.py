@@ -162,3 +162,14 @@ def test_weighted_steps_take_the_generic_path(numpy_backend):
     step(X, y, state, weights=np.ones(8))
     assert step.last_path == "generic"
     assert make_train_step(model, loss, sgd(0.1), penalty=batch_scaled_l2(1.0)).path == "generic"
+
+
+@pytest.mark.parametrize("name", ["mse", "softmax_cross_entropy"])
+def test_a_loss_refuses_weights_of_another_shape(name, backend):
+    # one weight per row, as a vector: a column or a vector of another length is a ShapeError
+    loss = xpnet.get_loss(name)
+    out = backend.asarray(np.zeros((4, 3)), "float64")
+    y = backend.asarray(np.zeros((4, 3)), "float64")
+    for bad in (np.ones(3), np.ones((4, 1))):
+        with pytest.raises(ShapeError, match=r"weights: expected one weight per row \(4,\)"):
+            loss(out, y, backend.asarray(bad, "float64"))
