@@ -22,14 +22,16 @@ def test_chunked_gather_gives_the_same_batches(weighted, backend, monkeypatch):
 
     def run():
         model, loss = small_model(backend), RecordingMSE()
-        xpnet.fit(model, X, y, loss=loss, epochs=3, batch_size=7, seed=4, sample_weight=w)
-        return loss.seen, weights(model)
+        history = xpnet.fit(model, X, y, loss=loss, epochs=3, batch_size=7, seed=4, sample_weight=w)
+        return loss.seen, weights(model), history.history["loss"]
 
-    whole_seen, whole = run()  # 50 rows: one chunk holds the whole epoch
+    whole_seen, whole, whole_loss = run()  # 50 rows: one chunk holds the whole epoch
     monkeypatch.setattr(loop, "GATHER_BYTES", 3 * 7 * 8 * (4 + 3))  # three batches a chunk
-    chunk_seen, chunked = run()
+    chunk_seen, chunked, chunk_loss = run()
     assert chunk_seen == whole_seen and sorted(sum(whole_seen[:8], [])) == list(range(50))
     assert_same_weights(chunked, whole)
+    # the epoch's loss too: a weighted epoch divides by every row's weight, not the last chunk's
+    assert chunk_loss == whole_loss
 
 
 @pytest.mark.parametrize("shuffle", [True, False])

@@ -295,9 +295,9 @@ class Trainer:
                 if a >= c_end:  # the next chunk of shuffled rows
                     c_start, c_end = a, min(a + chunk, n)
                     xb = yb = wb = Xc = yc = wc = None  # the last chunk goes before the next comes
-                    rows = perm[c_start:c_end]
-                    Xc, yc = self._input(xp.take(X, rows, axis=0)), xp.take(y, rows, axis=0)
-                    wc = None if w is None else xp.take(w, rows, axis=0)
+                    chunk_rows = perm[c_start:c_end]  # not `rows` (the epoch's chosen rows, used below)
+                    Xc, yc = self._input(xp.take(X, chunk_rows, axis=0)), xp.take(y, chunk_rows, axis=0)
+                    wc = None if w is None else xp.take(w, chunk_rows, axis=0)
                 i0, i1 = a - c_start, z - c_start
                 xb, yb, wb = Xc[i0:i1, ...], yc[i0:i1, ...], None if w is None else wc[i0:i1]
             try:
